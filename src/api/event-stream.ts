@@ -1,0 +1,93 @@
+/**
+ * A push-to-pull bridge: listeners push, a subscription's `for await` pulls. Bounded, so a
+ * client that stops reading cannot grow the server's memory: past `limit` queued items the
+ * stream fails with SlowConsumerError and the caller drops that subscription.
+ */
+export class SlowConsumerError extends Error {
+  override name = 'SlowConsumerError';
+}
+
+export interface EventStream<T> extends AsyncIterableIterator<T> {
+  push(value: T): void;
+  /** Ends the stream after what is already queued. */
+  end(): void;
+}
+
+export function createEventStream<T>(options: { limit: number; onClose: () => void }): EventStream<T> {
+  const queue: T[] = [];
+  let waiting: ((r: IteratorResult<T>) => void) | null = null;
+  let failWaiting: ((err: Error) => void) | null = null;
+  let error: Error | null = null;
+  let done = false;
+  let closed = false;
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    options.onClose();
+  };
+
+  const stream: EventStream<T> = {
+    push(value) {
+      if (done || error) return;
+      if (waiting) {
+        const resolve = waiting;
+        waiting = failWaiting = null;
+        resolve({ value, done: false });
+        return;
+      }
+      if (queue.length >= options.limit) {
+        error = new SlowConsumerError(`more than ${options.limit} events queued for a subscriber that is not reading`);
+        queue.length = 0;
+        close();
+        return;
+      }
+      queue.push(value);
+    },
+    end() {
+      done = true;
+      if (waiting && queue.length === 0) {
+        const resolve = waiting;
+        waiting = failWaiting = null;
+        resolve({ value: undefined, done: true });
+      }
+    },
+    next() {
+      if (error) {
+        const err = error;
+        return Promise.reject(err);
+      }
+      if (queue.length > 0) return Promise.resolve({ value: queue.shift() as T, done: false });
+      if (done) {
+        close();
+        return Promise.resolve({ value: undefined, done: true });
+      }
+      return new Promise<IteratorResult<T>>((resolve, reject) => {
+        waiting = resolve;
+        failWaiting = reject;
+      });
+    },
+    return() {
+      done = true;
+      queue.length = 0;
+      close();
+      if (waiting) {
+        const resolve = waiting;
+        waiting = failWaiting = null;
+        resolve({ value: undefined, done: true });
+      }
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    throw(err?: unknown) {
+      error = err instanceof Error ? err : new Error(String(err));
+      close();
+      failWaiting?.(error);
+      waiting = failWaiting = null;
+      return Promise.reject(error);
+    },
+    [Symbol.asyncIterator]() {
+      return stream;
+    },
+  };
+  return stream;
+}

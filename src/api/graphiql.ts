@@ -1,0 +1,358 @@
+/**
+ * Self-hosted GraphiQL for the `/graphql` endpoint.
+ *
+ * graphql-yoga's built-in GraphiQL page loads its script, stylesheet and
+ * Monaco editor workers from a CDN. Patternwire must work offline and under a
+ * strict Content-Security-Policy, so this module serves the very same prebuilt
+ * bundle (the `@graphql-yoga/graphiql` npm package, which is what yoga's page
+ * loads from the CDN) straight out of node_modules, plus a tiny init script of
+ * our own. Nothing is fetched from a third-party origin and the HTML page has
+ * no inline script.
+ *
+ * Subscriptions run over graphql-ws (`graphql-transport-ws` subprotocol) on the
+ * same URL as the HTTP endpoint (`subscriptionsProtocol: 'WS'`).
+ *
+ * Mounting inside a plain `node:http` request handler, before yoga:
+ *
+ *   const graphiql = createGraphiqlHandler({ endpoint: '/graphql', assetsBase: '/graphql/assets' });
+ *   http.createServer(async (req, res) => {
+ *     if (await graphiql(req, res)) return;
+ *     yoga(req, res);
+ *   });
+ *
+ * (`handleGraphiqlRequest` is that handler with the default paths.) The lower
+ * level pieces — `renderGraphiqlPage`, `GRAPHIQL_CSP`, `createGraphiqlAssets` —
+ * are exported for servers that want to route by themselves.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+
+const gzip = promisify(gzipCallback);
+
+/** npm package that ships the prebuilt GraphiQL browser bundle. */
+const GRAPHIQL_PACKAGE = '@graphql-yoga/graphiql';
+
+/**
+ * Content-Security-Policy for the GraphiQL page. Only our own origin is
+ * allowed anywhere. Relaxations, each needed by the bundle:
+ * - `style-src 'unsafe-inline'`: the Monaco editor and the UI components
+ *   insert `<style>` elements and `style` attributes at run time (without a
+ *   nonce); with `style-src 'self'` alone chromium reports >100 violations.
+ *   Scripts get no such allowance.
+ * - `img-src`/`font-src data:`: the stylesheet embeds its fonts and icons as
+ *   data: URIs.
+ * - `worker-src 'self'`: Monaco runs its language services in Web Workers,
+ *   which we serve from our own origin (no blob: URLs needed).
+ * `connect-src 'self'` covers both the HTTP endpoint and the same-host
+ * ws:/wss: WebSocket used for subscriptions.
+ */
+export const GRAPHIQL_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "worker-src 'self'",
+  "manifest-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+export interface GraphiqlPageOptions {
+  /** URL path of the GraphQL endpoint (HTTP and graphql-ws), e.g. `/graphql`. */
+  endpoint: string;
+  /** URL path under which `createGraphiqlAssets()` is mounted, e.g. `/graphql/assets`. */
+  assetsBase: string;
+  /** Page and logo title. Plain text. */
+  title?: string;
+}
+
+export interface GraphiqlAsset {
+  body: Buffer | string;
+  contentType: string;
+  /** Strong validator for conditional requests (quoted, ready for the ETag header). */
+  etag: string;
+}
+
+export interface GraphiqlAssets {
+  /**
+   * Look up an asset by request pathname (`<assetsBase>/<name>`) or by bare
+   * name (`graphiql.js`). Returns null for anything that is not one of the
+   * fixed asset names; the pathname is never used to build a file path.
+   */
+  get(pathname: string): Promise<GraphiqlAsset | null>;
+}
+
+export const GRAPHIQL_DEFAULT_TITLE = 'Patternwire GraphiQL';
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch] ?? ch);
+}
+
+function trimTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/**
+ * The GraphiQL HTML page. It only references same-origin files under
+ * `assetsBase`; the configuration for the init script travels in data-
+ * attributes, so the page contains no inline script.
+ */
+export function renderGraphiqlPage(options: GraphiqlPageOptions): string {
+  const title = options.title ?? GRAPHIQL_DEFAULT_TITLE;
+  const assets = escapeHtml(trimTrailingSlash(options.assetsBase));
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(title)}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${assets}/graphiql.css">
+<script defer src="${assets}/graphiql.js"></script>
+<script defer src="${assets}/graphiql-init.js"></script>
+</head>
+<body>
+<noscript>GraphiQL needs JavaScript.</noscript>
+<div id="graphiql" data-endpoint="${escapeHtml(options.endpoint)}" data-assets-base="${assets}" data-title="${escapeHtml(title)}">Loading ${escapeHtml(title)}…</div>
+</body>
+</html>
+`;
+}
+
+/**
+ * Browser-side init script, served as `<assetsBase>/graphiql-init.js`. Runs
+ * after the UMD bundle (both are `defer`, so they execute in document order).
+ */
+const INIT_SCRIPT = `(function () {
+  'use strict';
+  var root = document.getElementById('graphiql');
+  if (!root || !window.YogaGraphiQL) {
+    throw new Error('GraphiQL bundle or #graphiql element missing');
+  }
+  var endpoint = root.getAttribute('data-endpoint') || location.pathname;
+  var assetsBase = root.getAttribute('data-assets-base') || '';
+  var title = root.getAttribute('data-title') || undefined;
+  // Monaco asks for one worker per label; serve them from our own origin so
+  // that neither a CDN nor blob: URLs are needed.
+  var workers = {
+    editorWorkerService: 'editor.worker.js',
+    json: 'json.worker.js',
+    graphql: 'graphql.worker.js'
+  };
+  self.MonacoEnvironment = {
+    globalAPI: false,
+    getWorkerUrl: function (_moduleId, label) {
+      return assetsBase + '/' + (workers[label] || workers.editorWorkerService);
+    }
+  };
+  // The bundle renders the title with innerHTML: hand it escaped text.
+  var escapedTitle;
+  if (title) {
+    var span = document.createElement('span');
+    span.textContent = title;
+    escapedTitle = span.innerHTML;
+  }
+  root.textContent = '';
+  window.YogaGraphiQL.renderYogaGraphiQL(root, {
+    endpoint: endpoint,
+    subscriptionsProtocol: 'WS',
+    title: escapedTitle
+  });
+})();
+`;
+
+const JS = 'text/javascript; charset=utf-8';
+const CSS = 'text/css; charset=utf-8';
+
+type AssetSource = { kind: 'package'; file: string; contentType: string } | { kind: 'inline'; body: string; contentType: string };
+
+/** The complete, fixed set of asset names. File names are those inside the package's dist/. */
+const ASSET_SOURCES: ReadonlyMap<string, AssetSource> = new Map<string, AssetSource>([
+  ['graphiql.js', { kind: 'package', file: 'dist/yoga-graphiql.umd.js', contentType: JS }],
+  ['graphiql.css', { kind: 'package', file: 'dist/graphiql.css', contentType: CSS }],
+  ['graphiql-init.js', { kind: 'inline', body: INIT_SCRIPT, contentType: JS }],
+  ['editor.worker.js', { kind: 'package', file: 'dist/monacoeditorwork/editor.worker.bundle.js', contentType: JS }],
+  ['json.worker.js', { kind: 'package', file: 'dist/monacoeditorwork/json.worker.bundle.js', contentType: JS }],
+  // (sic: the double dot is the file name the package ships)
+  ['graphql.worker.js', { kind: 'package', file: 'dist/monacoeditorwork/graphql.worker..bundle.js', contentType: JS }],
+]);
+
+let packageDir: string | undefined;
+
+function graphiqlPackageDir(): string {
+  if (packageDir === undefined) {
+    // The package's "exports" only exposes "." and "./package.json", so
+    // resolve the latter and read dist/ files relative to it.
+    const require = createRequire(import.meta.url);
+    packageDir = dirname(require.resolve(`${GRAPHIQL_PACKAGE}/package.json`));
+  }
+  return packageDir;
+}
+
+// Module-level so every createGraphiqlAssets() shares one copy of the ~8 MB of files.
+const assetCache = new Map<string, Promise<GraphiqlAsset>>();
+
+function etagOf(body: Buffer | string): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+}
+
+function loadAsset(name: string, source: AssetSource): Promise<GraphiqlAsset> {
+  let pending = assetCache.get(name);
+  if (!pending) {
+    pending = (async (): Promise<GraphiqlAsset> => {
+      const body = source.kind === 'inline' ? source.body : await readFile(join(graphiqlPackageDir(), source.file));
+      return { body, contentType: source.contentType, etag: etagOf(body) };
+    })();
+    // Do not cache failures (e.g. package missing): let a later request retry.
+    pending.catch(() => assetCache.delete(name));
+    assetCache.set(name, pending);
+  }
+  return pending;
+}
+
+/** Serves the GraphiQL bundle, stylesheet, init script and Monaco workers, cached in memory after first read. */
+export function createGraphiqlAssets(): GraphiqlAssets {
+  return {
+    async get(pathname: string): Promise<GraphiqlAsset | null> {
+      const name = pathname.slice(pathname.lastIndexOf('/') + 1);
+      const source = ASSET_SOURCES.get(name);
+      return source ? loadAsset(name, source) : null;
+    },
+  };
+}
+
+const gzipCache = new Map<string, Promise<Buffer>>();
+
+function gzipped(asset: GraphiqlAsset): Promise<Buffer> {
+  let pending = gzipCache.get(asset.etag);
+  if (!pending) {
+    pending = gzip(asset.body);
+    pending.catch(() => gzipCache.delete(asset.etag));
+    gzipCache.set(asset.etag, pending);
+  }
+  return pending;
+}
+
+/** True when Accept-Encoding lists gzip (or *) with a non-zero q-value. */
+function acceptsGzip(req: IncomingMessage): boolean {
+  const header = req.headers['accept-encoding'];
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return value.split(',').some((part) => {
+    const [coding = '', ...params] = part.split(';').map((item) => item.trim().toLowerCase());
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const q = params.find((param) => param.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+function wantsHtml(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').includes('text/html');
+}
+
+export interface GraphiqlHandlerOptions {
+  endpoint?: string;
+  assetsBase?: string;
+  title?: string;
+}
+
+export type GraphiqlRequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+/**
+ * A `node:http` handler that serves the GraphiQL page (GET/HEAD on the
+ * endpoint with `Accept: text/html`, as yoga itself decides) and its assets
+ * (GET/HEAD under `assetsBase`). Resolves true when it wrote the response,
+ * false when the request is not for GraphiQL and should go on to yoga.
+ */
+export function createGraphiqlHandler(options: GraphiqlHandlerOptions = {}): GraphiqlRequestHandler {
+  const endpoint = trimTrailingSlash(options.endpoint ?? '/graphql');
+  const assetsBase = trimTrailingSlash(options.assetsBase ?? `${endpoint}/assets`);
+  const assetsPrefix = `${assetsBase}/`;
+  const assets = createGraphiqlAssets();
+  const pageOptions: GraphiqlPageOptions = { endpoint, assetsBase };
+  if (options.title !== undefined) pageOptions.title = options.title;
+  const page = renderGraphiqlPage(pageOptions);
+
+  return async (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      return false;
+    }
+    const head = req.method === 'HEAD';
+
+    if ((pathname === endpoint || pathname === `${endpoint}/`) && wantsHtml(req)) {
+      res.writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Security-Policy': GRAPHIQL_CSP,
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        'Cache-Control': 'no-cache',
+        'Content-Length': Buffer.byteLength(page),
+      });
+      res.end(head ? undefined : page);
+      return true;
+    }
+
+    if (!pathname.startsWith(assetsPrefix)) return false;
+    const name = pathname.slice(assetsPrefix.length);
+    const asset = name.includes('/') ? null : await assets.get(name);
+    if (!asset) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+      res.end(head ? undefined : 'Not found');
+      return true;
+    }
+    const compress = acceptsGzip(req) && Buffer.byteLength(asset.body) > 1024;
+    // Each encoding is its own representation, so it gets its own ETag.
+    const etag = compress ? `${asset.etag.slice(0, -1)}-gzip"` : asset.etag;
+    const headers: Record<string, string | number> = {
+      'Content-Type': asset.contentType,
+      'X-Content-Type-Options': 'nosniff',
+      // Revalidate with the ETag: cheap, and an upgraded package is picked up at once.
+      'Cache-Control': 'no-cache',
+      ETag: etag,
+      Vary: 'Accept-Encoding',
+    };
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return true;
+    }
+    let body: Buffer | string = asset.body;
+    if (compress) {
+      body = await gzipped(asset);
+      headers['Content-Encoding'] = 'gzip';
+    }
+    headers['Content-Length'] = Buffer.byteLength(body);
+    res.writeHead(200, headers);
+    res.end(head ? undefined : body);
+    return true;
+  };
+}
+
+let defaultHandler: GraphiqlRequestHandler | undefined;
+
+/** `createGraphiqlHandler()` with the defaults: page at `/graphql`, assets at `/graphql/assets`. */
+export function handleGraphiqlRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  defaultHandler ??= createGraphiqlHandler();
+  return defaultHandler(req, res);
+}

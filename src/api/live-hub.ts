@@ -1,0 +1,70 @@
+import type { AlertPubSub, Topic, TopicMessages } from '../pubsub/topics.js';
+import { createEventStream, type EventStream } from './event-stream.js';
+
+export interface LiveHub {
+  /** Every live message of `topic` that passes `accept`, queued for one subscriber. */
+  stream<T extends Topic>(topic: T, accept: (m: TopicMessages[T]) => boolean): EventStream<TopicMessages[T]>;
+  /** Open subscriber streams on this process. */
+  subscriberCount(): number;
+  close(): Promise<void>;
+}
+
+export interface LiveHubOptions {
+  pubsub: AlertPubSub;
+  /** Per-subscriber bound on queued, undelivered events. */
+  queueLimit: number;
+  /** How many recent detection ids to remember for dropping a re-published one. */
+  dedupWindow?: number;
+}
+
+const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', 'systemHealth'];
+
+/**
+ * One Redis subscription per topic for the whole process, fanned out in memory. Filters run
+ * here, before any GraphQL execution, so a detection nobody asked for costs one predicate
+ * call per subscriber. A detection id seen before (a worker re-published after a crash) is
+ * dropped once for everyone.
+ */
+export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }: LiveHubOptions): Promise<LiveHub> {
+  type Listener = { accept: (m: never) => boolean; stream: EventStream<unknown> };
+  const listeners = new Map<Topic, Set<Listener>>(TOPICS.map((t) => [t, new Set()]));
+  const seen = new Set<string>();
+
+  const dispatch = (topic: Topic, message: unknown) => {
+    for (const l of listeners.get(topic) ?? []) {
+      if ((l.accept as (m: unknown) => boolean)(message)) l.stream.push(message);
+    }
+  };
+
+  const subscriptionIds = await Promise.all(
+    TOPICS.map((topic) =>
+      pubsub.subscribe(topic, (message) => {
+        if (topic === 'patternAlert') {
+          const id = (message as TopicMessages['patternAlert']).id.toString();
+          if (seen.has(id)) return;
+          seen.add(id);
+          // Sets iterate in insertion order: the first entry is the oldest.
+          if (seen.size > dedupWindow) seen.delete(seen.values().next().value as string);
+        }
+        dispatch(topic, message);
+      }),
+    ),
+  );
+
+  return {
+    stream(topic, accept) {
+      const set = listeners.get(topic)!;
+      const listener: Listener = {
+        accept: accept as (m: never) => boolean,
+        stream: createEventStream<unknown>({ limit: queueLimit, onClose: () => set.delete(listener) }),
+      };
+      set.add(listener);
+      return listener.stream as EventStream<TopicMessages[typeof topic]>;
+    },
+    subscriberCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
+    async close() {
+      for (const id of subscriptionIds) pubsub.unsubscribe(id);
+      for (const set of listeners.values()) for (const l of set) l.stream.end();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import type { Db } from '../db/client.js';
+import { lastReceivedAt } from '../db/detections.js';
+import { countRejections } from '../db/rejections.js';
+import type { Queues } from '../workers/queues.js';
+
+export interface PipelineHealth {
+  status: 'ok' | 'degraded' | 'down';
+  queueWaiting: number;
+  queueActive: number;
+  queueFailed: number;
+  rejectedTotal: number;
+  lastEventAt: Date | null;
+  subscribers: number;
+  /** Why the status is not ok; not in the contract's schema, exposed as an added field. */
+  reasons: string[];
+}
+
+export interface PipelineHealthDeps {
+  db: Db;
+  queues: Queues;
+  subscribers: () => number;
+}
+
+/**
+ * `down` when Redis or the database does not answer, `degraded` when jobs have failed for
+ * good or wait with no worker to take them, else `ok`.
+ */
+export async function readPipelineHealth({ db, queues, subscribers }: PipelineHealthDeps): Promise<PipelineHealth> {
+  const reasons: string[] = [];
+  const [counts, dbFacts] = await Promise.all([
+    Promise.all([
+      queues.detections.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
+      queues.control.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
+    ]).catch((err: Error) => {
+      reasons.push(`Redis: ${err.message}`);
+      return null;
+    }),
+    Promise.all([countRejections(db), lastReceivedAt(db)]).catch((err: Error) => {
+      reasons.push(`database: ${err.message}`);
+      return null;
+    }),
+  ]);
+  const sum = (k: string) => (counts ? counts.reduce((n, c) => n + (c[k] ?? 0), 0) : 0);
+  const queueWaiting = sum('waiting') + sum('delayed') + sum('prioritized');
+  const queueActive = sum('active');
+  const queueFailed = sum('failed');
+  let status: PipelineHealth['status'] = counts && dbFacts ? 'ok' : 'down';
+  if (status === 'ok') {
+    if (queueFailed > 0) reasons.push(`${queueFailed} jobs failed`);
+    if (queueWaiting > 0 && queueActive === 0) {
+      const workers = await queues.detections.getWorkersCount().catch(() => 0);
+      if (workers === 0) reasons.push(`${queueWaiting} jobs waiting and no worker connected`);
+    }
+    if (reasons.length > 0) status = 'degraded';
+  }
+  return {
+    status,
+    queueWaiting,
+    queueActive,
+    queueFailed,
+    rejectedTotal: dbFacts?.[0] ?? 0,
+    lastEventAt: dbFacts?.[1] ?? null,
+    subscribers: subscribers(),
+    reasons,
+  };
+}

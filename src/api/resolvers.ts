@@ -1,0 +1,216 @@
+import type { Db } from '../db/client.js';
+import { findBacktestJob } from '../db/backtests.js';
+import {
+  findDetectionById,
+  findDetectionsAfter,
+  findDetectionsPage,
+  listPatternDefinitions,
+  type DetectionRow,
+} from '../db/detections.js';
+import { latestPublisherHealth } from '../db/publisher-health.js';
+import { listRejections } from '../db/rejections.js';
+import type { DetectionMessage } from '../pubsub/topics.js';
+import type { Tier } from '../schema/events.js';
+import { compileFilter, type PatternFilter } from '../schema/pattern-filter.js';
+import type { Queues } from '../workers/queues.js';
+import { badUserInput } from './errors.js';
+import type { LiveHub } from './live-hub.js';
+import { readPipelineHealth } from './pipeline-health.js';
+import { DateTime, JSONScalar } from './scalars.js';
+
+export interface ApiContext {
+  db: Db;
+  queues: Queues;
+  hub: LiveHub;
+}
+
+const MAX_PAGE = 500;
+const REPLAY_PAGE = 500;
+/**
+ * A replayed row stored this recently may still be on its way as a live message; older
+ * ones were published long ago. Replay remembers the recent ones to drop their live copy.
+ */
+const REPLAY_OVERLAP_MS = 120_000;
+
+function validFirst(first: unknown, max = MAX_PAGE): number {
+  if (typeof first !== 'number' || !Number.isInteger(first) || first < 1 || first > max) {
+    throw badUserInput(`first must be an integer from 1 to ${max}, got ${String(first)}`, { argument: 'first' });
+  }
+  return first;
+}
+
+function validId(value: unknown, argument: string): number {
+  const s = String(value);
+  const n = Number(s);
+  if (!/^\d{1,15}$/.test(s) || !Number.isSafeInteger(n)) {
+    throw badUserInput(`${argument} must be a detection id (a non-negative integer as a string), got "${s}"`, {
+      argument,
+    });
+  }
+  return n;
+}
+
+function validFilter(filter: PatternFilter | null | undefined): PatternFilter | null {
+  if (!filter) return null;
+  const { minConfidence, symbols, patterns, since, until } = filter;
+  if (minConfidence != null && !(minConfidence >= 0 && minConfidence <= 1)) {
+    throw badUserInput(`filter.minConfidence must be between 0 and 1, got ${minConfidence}`, { argument: 'filter' });
+  }
+  for (const [name, list, maxLen] of [
+    ['symbols', symbols, 20],
+    ['patterns', patterns, 100],
+  ] as const) {
+    if (list && list.length > 100) throw badUserInput(`filter.${name} may list at most 100 values`, { argument: 'filter' });
+    const bad = list?.find((v) => v.trim().length === 0 || v.length > maxLen);
+    if (bad !== undefined) {
+      throw badUserInput(`filter.${name} values must be 1 to ${maxLen} characters, got "${bad}"`, { argument: 'filter' });
+    }
+  }
+  if (since && until && since >= until) {
+    throw badUserInput('filter.since must be before filter.until', { argument: 'filter' });
+  }
+  return filter;
+}
+
+interface ConnectionArgs {
+  filter?: PatternFilter | null;
+  first: number;
+  after?: string | null;
+}
+
+async function connection(db: Db, args: ConnectionArgs, tier?: Tier) {
+  const first = validFirst(args.first);
+  const before = args.after != null ? validId(args.after, 'after') : null;
+  let filter = validFilter(args.filter);
+  if (tier) filter = { ...filter, tiers: filter?.tiers?.length ? filter.tiers.filter((t) => t === tier) : [tier] };
+  // A tier filter that excludes the fixed tier matches nothing.
+  if (tier && filter?.tiers?.length === 0) return { edges: [], nodes: [], pageInfo: { hasNextPage: false, endCursor: null } };
+  const { rows, hasNextPage } = await findDetectionsPage(db, { filter, first, before });
+  const last = rows.at(-1);
+  return {
+    edges: rows.map((node) => ({ cursor: String(node.id), node })),
+    nodes: rows,
+    pageInfo: { hasNextPage, endCursor: last ? String(last.id) : null },
+  };
+}
+
+/**
+ * Stored detections after `after` (oldest first, in pages), then live ones, with no gap and
+ * no duplicate: the live stream is opened before history is read, and a live message whose
+ * row replay already yielded is dropped.
+ */
+async function* patternAlerts(
+  ctx: ApiContext,
+  filter: PatternFilter | null,
+  after: number | null,
+): AsyncGenerator<DetectionMessage | DetectionRow> {
+  const compiled = compileFilter(filter);
+  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m));
+  try {
+    const replayed = new Set<number>();
+    if (after !== null) {
+      let cursor = after;
+      for (;;) {
+        const page = await findDetectionsAfter(ctx.db, filter, cursor, REPLAY_PAGE);
+        const recent = Date.now() - REPLAY_OVERLAP_MS;
+        for (const row of page) {
+          if (row.storedAt.getTime() >= recent) replayed.add(row.id);
+          yield row;
+        }
+        const last = page.at(-1);
+        if (!last || page.length < REPLAY_PAGE) break;
+        cursor = last.id;
+      }
+    }
+    for await (const message of live) {
+      if (replayed.size > 0 && replayed.delete(message.id)) continue;
+      yield message;
+    }
+  } finally {
+    await live.return?.();
+  }
+}
+
+async function* systemHealthStream(ctx: ApiContext) {
+  const live = ctx.hub.stream('systemHealth', () => true);
+  try {
+    yield { systemHealth: { publisher: await latestPublisherHealth(ctx.db) } };
+    for await (const publisher of live) yield { systemHealth: { publisher } };
+  } finally {
+    await live.return?.();
+  }
+}
+
+const byJobId = (jobId: string | null | undefined) => (m: { jobId: string }) => jobId == null || m.jobId === jobId;
+
+export const resolvers = {
+  DateTime,
+  JSON: JSONScalar,
+  PatternDetection: {
+    id: (d: DetectionRow | DetectionMessage) => String(d.id),
+  },
+  RejectedEvent: {
+    id: (r: { id: number }) => String(r.id),
+    payload: (r: { payload: Buffer }) => r.payload.toString('utf8'),
+  },
+  BacktestJob: {
+    progress: (j: NonNullable<Awaited<ReturnType<typeof findBacktestJob>>>) =>
+      j.progress == null
+        ? null
+        : {
+            jobId: j.jobId,
+            progress: j.progress,
+            status: j.progressStatus ?? 'running',
+            currentSymbol: j.currentSymbol,
+            processedSymbols: j.processedSymbols,
+            estimatedCompletion: j.estimatedCompletion,
+            at: j.progressAt ?? j.updatedAt,
+          },
+    result: (j: NonNullable<Awaited<ReturnType<typeof findBacktestJob>>>) =>
+      j.resultStatus == null
+        ? null
+        : {
+            jobId: j.jobId,
+            status: j.resultStatus,
+            results: j.results,
+            processingTimeSeconds: j.processingTimeSeconds,
+            at: j.resultAt ?? j.updatedAt,
+          },
+  },
+  SystemHealth: {
+    pipeline: (_: unknown, __: unknown, ctx: ApiContext) =>
+      readPipelineHealth({ db: ctx.db, queues: ctx.queues, subscribers: () => ctx.hub.subscriberCount() }),
+  },
+  Query: {
+    patterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args),
+    dailyPatterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args, 'DAILY'),
+    intradayPatterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args, 'INTRADAY'),
+    comboPatterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args, 'COMBO'),
+    pattern: (_: unknown, args: { id: string }, ctx: ApiContext) => findDetectionById(ctx.db, validId(args.id, 'id')),
+    patternDefinitions: (_: unknown, __: unknown, ctx: ApiContext) => listPatternDefinitions(ctx.db),
+    backtestJob: (_: unknown, args: { jobId: string }, ctx: ApiContext) => findBacktestJob(ctx.db, args.jobId),
+    systemHealth: async (_: unknown, __: unknown, ctx: ApiContext) => ({ publisher: await latestPublisherHealth(ctx.db) }),
+    rejectedEvents: (_: unknown, args: { first: number }, ctx: ApiContext) => listRejections(ctx.db, validFirst(args.first)),
+  },
+  Subscription: {
+    patternAlert: {
+      subscribe: (_: unknown, args: { filter?: PatternFilter | null; after?: string | null }, ctx: ApiContext) => {
+        const filter = validFilter(args.filter);
+        const after = args.after != null ? validId(args.after, 'after') : null;
+        return patternAlerts(ctx, filter, after);
+      },
+      resolve: (payload: DetectionRow | DetectionMessage) => payload,
+    },
+    backtestProgress: {
+      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestProgress', byJobId(args.jobId)),
+      resolve: (payload: unknown) => payload,
+    },
+    backtestResult: {
+      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestResult', byJobId(args.jobId)),
+      resolve: (payload: unknown) => payload,
+    },
+    systemHealth: {
+      subscribe: (_: unknown, __: unknown, ctx: ApiContext) => systemHealthStream(ctx),
+    },
+  },
+};

@@ -1,0 +1,57 @@
+import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { badUserInput } from './errors.js';
+
+function toDate(value: unknown): Date {
+  if (typeof value !== 'string') throw badUserInput(`DateTime must be an ISO-8601 string, got ${JSON.stringify(value)}`);
+  // Require at least a full date, so "5" or "yesterday" are not silently accepted by Date.parse.
+  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
+    throw badUserInput(`DateTime must be an ISO-8601 string such as 2026-11-26T14:30:00Z, got "${value}"`);
+  }
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw badUserInput(`DateTime "${value}" is not a valid date`);
+  return d;
+}
+
+export const DateTime = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  description: 'ISO-8601 string, UTC, millisecond precision.',
+  serialize(value) {
+    const d = value instanceof Date ? value : new Date(value as string);
+    if (Number.isNaN(d.getTime())) throw new TypeError(`cannot serialise ${String(value)} as DateTime`);
+    return d.toISOString();
+  },
+  parseValue: toDate,
+  parseLiteral(ast) {
+    if (ast.kind !== Kind.STRING) throw badUserInput('DateTime must be a string');
+    return toDate(ast.value);
+  },
+});
+
+function literalToJson(ast: ValueNode, variables: Record<string, unknown> | null | undefined): unknown {
+  switch (ast.kind) {
+    case Kind.STRING:
+    case Kind.BOOLEAN:
+      return ast.value;
+    case Kind.INT:
+    case Kind.FLOAT:
+      return Number(ast.value);
+    case Kind.NULL:
+      return null;
+    case Kind.LIST:
+      return ast.values.map((v) => literalToJson(v, variables));
+    case Kind.OBJECT:
+      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value, variables)]));
+    case Kind.VARIABLE:
+      return variables?.[ast.name.value];
+    case Kind.ENUM:
+      return ast.value;
+  }
+}
+
+export const JSONScalar = new GraphQLScalarType({
+  name: 'JSON',
+  description: 'Any JSON value.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+  parseLiteral: literalToJson,
+});

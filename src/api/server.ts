@@ -1,0 +1,183 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ExecutionArgs, GraphQLError } from 'graphql';
+import type { ServerOptions } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { createSchema, createYoga, maskError } from 'graphql-yoga';
+import type { Redis } from 'ioredis';
+import { WebSocketServer } from 'ws';
+import type { Database } from '../db/client.js';
+import { typeDefs } from '../schema/graphql.js';
+import type { Queues } from '../workers/queues.js';
+import { createGraphiqlHandler } from './graphiql.js';
+import type { LiveHub } from './live-hub.js';
+import { resolvers, type ApiContext } from './resolvers.js';
+import { handleRestRequest } from './rest.js';
+
+export interface ApiServerOptions {
+  database: Database;
+  queues: Queues;
+  hub: LiveHub;
+  /** The producer connection, pinged by /healthz. */
+  redis: Redis;
+  port: number;
+  host: string;
+  log?: (message: string) => void;
+}
+
+export interface ApiServer {
+  /** e.g. http://127.0.0.1:4000 */
+  url: string;
+  port: number;
+  /** Stops accepting, closes every WebSocket with 1001, then waits for HTTP requests in flight. */
+  close(): Promise<void>;
+}
+
+export const GRAPHQL_PATH = '/graphql';
+
+export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
+  const log = o.log ?? console.log;
+  const context: ApiContext = { db: o.database.db, queues: o.queues, hub: o.hub };
+
+  const yoga = createYoga<{ req?: IncomingMessage }, ApiContext>({
+    schema: createSchema<ApiContext>({ typeDefs, resolvers }),
+    graphqlEndpoint: GRAPHQL_PATH,
+    graphiql: false,
+    landingPage: false,
+    context: () => context,
+    logging: o.log ? 'warn' : 'error',
+    maskedErrors: {
+      maskError(error, message, isDev) {
+        const masked = maskError(error, message, isDev);
+        if (masked !== error) {
+          const cause = (error as { originalError?: unknown }).originalError ?? error;
+          log(`[api] internal error: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+        }
+        return masked;
+      },
+    },
+  });
+
+  const graphiql = createGraphiqlHandler({ endpoint: GRAPHQL_PATH, assetsBase: `${GRAPHQL_PATH}/assets` });
+
+  const server: Server = createServer((req, res) => {
+    route(req, res).catch((err: Error) => {
+      log(`[api] ${req.method} ${req.url} failed: ${err.stack ?? err.message}`);
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
+      else res.destroy();
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === GRAPHQL_PATH || url.pathname.startsWith(`${GRAPHQL_PATH}/`)) {
+      if (await graphiql(req, res)) return;
+      await yoga.requestListener(req, res);
+      return;
+    }
+    if (url.pathname === '/healthz') {
+      const problems = await checkDependencies(o);
+      sendJson(res, problems.length ? 503 : 200, problems.length ? { status: 'down', reasons: problems } : { status: 'ok' });
+      return;
+    }
+    if (url.pathname.startsWith('/api/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        sendJson(res, 405, { error: `${req.method} is not allowed here; use GET` });
+        return;
+      }
+      const response = await handleRestRequest(o.database.db, url);
+      if (response) {
+        sendJson(res, response.status, response.body);
+        return;
+      }
+    }
+    if (url.pathname === '/') {
+      res.writeHead(302, { Location: GRAPHQL_PATH }).end();
+      return;
+    }
+    sendJson(res, 404, { error: `nothing at ${url.pathname}; GraphQL is at ${GRAPHQL_PATH}` });
+  }
+
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  const wsServer = useServer<Record<string, unknown>, { req?: IncomingMessage }>(
+    {
+      execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+        });
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (err) {
+          return [err as GraphQLError];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+        };
+      },
+    },
+    wss,
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const shownHost = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host;
+
+  return {
+    url: `http://${shownHost}:${port}`,
+    port,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      for (const socket of wss.clients) socket.close(1001, 'Server shutting down');
+      await wsServer.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      // Requests in flight get a moment to finish; a client holding a request open does not
+      // get to hold up the shutdown.
+      const grace = setTimeout(() => server.closeAllConnections(), 2_000);
+      await closed;
+      clearTimeout(grace);
+    },
+  };
+}
+
+type OperationResult = ReturnType<NonNullable<ServerOptions['execute']>>;
+interface EnvelopedRoot {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function checkDependencies(o: ApiServerOptions): Promise<string[]> {
+  const timeout = (ms: number) => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref());
+  const problems: string[] = [];
+  await Promise.all([
+    Promise.race([o.redis.ping(), timeout(2_000)]).catch((err: Error) => problems.push(`Redis: ${err.message}`)),
+    Promise.race([o.database.ping(), timeout(2_000)]).catch((err: Error) => problems.push(`database: ${err.message}`)),
+  ]);
+  return problems;
+}

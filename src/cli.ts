@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig, type Config } from './config/env.js';
+import { createDatabase } from './db/client.js';
+import { runDemo } from './demo.js';
+import { createLifecycle, exitOnSignals } from './runtime/lifecycle.js';
+import { ensureLocalRedis, RedisUnavailableError } from './runtime/local-redis.js';
+import { startSystem, type Roles } from './runtime/system.js';
+
+const USAGE = `usage: patternwire <command>
+
+  all      API, ingest and workers in one process (applies migrations first)
+  api      the GraphQL/REST API (graphql-ws on the same port)
+  ingest   subscribes to the detection engine's channels and enqueues jobs
+  worker   processes jobs: classify, store, publish
+  migrate  applies the database migrations, then exits
+  demo     publishes sample detections to a running system and checks they arrive
+
+Settings come from the environment; see README.md.`;
+
+const ROLES: Record<string, Roles> = {
+  all: { api: true, ingest: true, worker: true, migrate: true },
+  api: { api: true },
+  ingest: { ingest: true },
+  worker: { worker: true },
+};
+
+const log = (message: string) => console.log(message);
+
+async function serve(command: string, config: Config): Promise<void> {
+  const roles = ROLES[command]!;
+  if (command !== 'all' && !config.databaseUrl && (roles.api || roles.worker)) {
+    // PGlite is one process's file: separate processes must share a real PostgreSQL.
+    throw new ConfigError(`DATABASE_URL is required for \`${command}\`: separate processes share one PostgreSQL (only \`all\` may use the embedded database).`);
+  }
+  const lifecycle = createLifecycle(log);
+  exitOnSignals(lifecycle, config.shutdownTimeoutMs, log);
+  if (command === 'all') {
+    const stopRedis = await ensureLocalRedis(config.redisUrl, config.dataDir, log);
+    if (stopRedis) lifecycle.defer('private redis-server', stopRedis);
+  }
+  try {
+    const system = await startSystem(config, roles, lifecycle, log);
+    const db = system.database ? (system.database.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}/pglite` : 'PostgreSQL') : null;
+    if (system.api) log(`Patternwire ${command}: GraphiQL at ${system.api.url}/graphql${db ? ` (database: ${db})` : ''}`);
+    else log(`Patternwire ${command} running${db ? ` (database: ${db})` : ''}`);
+  } catch (err) {
+    await lifecycle.close(config.shutdownTimeoutMs).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function migrate(config: Config): Promise<void> {
+  const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await database.migrate();
+    log(`Migrations applied (${database.kind === 'pglite' ? `PGlite in ${config.dataDir}/pglite` : 'PostgreSQL'}).`);
+  } finally {
+    await database.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0];
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  if (command === 'migrate') {
+    await migrate(config);
+    return 0;
+  }
+  if (command === 'demo') return runDemo(config, argv.slice(1));
+  if (!(command in ROLES)) {
+    console.error(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  await serve(command, config);
+  return -1; // keeps running until a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: Error) => {
+    if (err instanceof ConfigError || err instanceof RedisUnavailableError) console.error(err.message);
+    else console.error(err.stack ?? err.message);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  DATABASE_URL: z
+    .string()
+    .url()
+    .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must start with postgres:// or postgresql://')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  CHANNEL_PATTERNS: z.string().min(1).default('tickstock.events.patterns'),
+  CHANNEL_BACKTEST_PROGRESS: z.string().min(1).default('tickstock.events.backtesting.progress'),
+  CHANNEL_BACKTEST_RESULTS: z.string().min(1).default('tickstock.events.backtesting.results'),
+  CHANNEL_HEALTH: z.string().min(1).default('tickstock.health.status'),
+  QUEUE_PREFIX: z.string().min(1).default('{patternwire}'),
+  PUBSUB_PREFIX: z.string().min(1).default('patternwire'),
+  WORKER_CONCURRENCY: positiveInt(16),
+  JOB_ATTEMPTS: positiveInt(1000),
+  JOB_BACKOFF_MS: positiveInt(200),
+  JOB_BACKOFF_MAX_MS: positiveInt(30_000),
+  COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  redisUrl: string;
+  /** Undefined means the embedded PGlite database under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  channels: Channels;
+  queuePrefix: string;
+  pubsubPrefix: string;
+  worker: {
+    concurrency: number;
+    attempts: number;
+    backoffMs: number;
+    backoffMaxMs: number;
+    completedRetentionSeconds: number;
+  };
+  shutdownTimeoutMs: number;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+export interface Channels {
+  patterns: string;
+  backtestProgress: string;
+  backtestResults: string;
+  health: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses the environment once. Throws a ConfigError naming every bad variable,
+ * so a process fails at start-up rather than at first use.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set": shells and Procfile runners often export blanks.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid environment:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    channels: {
+      patterns: e.CHANNEL_PATTERNS,
+      backtestProgress: e.CHANNEL_BACKTEST_PROGRESS,
+      backtestResults: e.CHANNEL_BACKTEST_RESULTS,
+      health: e.CHANNEL_HEALTH,
+    },
+    queuePrefix: e.QUEUE_PREFIX,
+    pubsubPrefix: e.PUBSUB_PREFIX,
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.JOB_BACKOFF_MS,
+      backoffMaxMs: e.JOB_BACKOFF_MAX_MS,
+      completedRetentionSeconds: e.COMPLETED_JOB_RETENTION_SECONDS,
+    },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

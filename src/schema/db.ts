@@ -1,0 +1,148 @@
+/**
+ * Every stored relation (contract §4), in one place. drizzle-kit generates the
+ * migrations under `drizzle/` from this file: change it, then `npm run db:generate`.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  customType,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  pgView,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import { PRIORITIES, TIERS, type Json, type JsonObject } from './events.js';
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
+});
+
+const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+
+export const tierEnum = pgEnum('pattern_tier', TIERS);
+export const priorityEnum = pgEnum('pattern_priority', PRIORITIES);
+
+export const patternDetections = pgTable(
+  'pattern_detections',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: text('event_id').notNull(),
+    symbol: text('symbol').notNull(),
+    pattern: text('pattern').notNull(),
+    confidence: doublePrecision('confidence').notNull(),
+    tier: tierEnum('tier').notNull(),
+    priority: priorityEnum('priority').notNull(),
+    timeframe: text('timeframe'),
+    category: text('category'),
+    price: doublePrecision('price'),
+    detectedAt: at('detected_at').notNull(),
+    receivedAt: at('received_at').notNull(),
+    expiresAt: at('expires_at'),
+    storedAt: at('stored_at').notNull().defaultNow(),
+    source: text('source').notNull(),
+    metadata: jsonb('metadata').$type<JsonObject>(),
+  },
+  (t) => [
+    uniqueIndex('pattern_detections_event_id_key').on(t.eventId),
+    // Connections page newest-first by id, optionally within one tier or one symbol.
+    index('pattern_detections_tier_id_idx').on(t.tier, t.id),
+    index('pattern_detections_symbol_id_idx').on(t.symbol, t.id),
+    // Pattern filters compare case-insensitively.
+    index('pattern_detections_pattern_lower_id_idx').on(sql`lower(${t.pattern})`, t.id),
+    // REST windows: one tier, the last N days by detection time.
+    index('pattern_detections_tier_detected_at_idx').on(t.tier, t.detectedAt),
+  ],
+);
+
+export const patternDefinitions = pgTable('pattern_definitions', {
+  name: text('name').primaryKey(),
+  category: text('category'),
+  description: text('description'),
+  enabled: boolean('enabled').notNull().default(true),
+  timeframes: text('timeframes').array().notNull().default(sql`'{}'::text[]`),
+  detections: integer('detections').notNull().default(0),
+  firstSeenAt: at('first_seen_at'),
+  lastSeenAt: at('last_seen_at'),
+});
+
+/** One row per backtest job: the latest progress and, once it arrives, the result. */
+export const backtestJobs = pgTable('backtest_jobs', {
+  jobId: text('job_id').primaryKey(),
+  progress: doublePrecision('progress'),
+  progressStatus: text('progress_status'),
+  currentSymbol: text('current_symbol'),
+  processedSymbols: integer('processed_symbols'),
+  estimatedCompletion: at('estimated_completion'),
+  progressAt: at('progress_at'),
+  resultStatus: text('result_status'),
+  results: jsonb('results').$type<JsonObject>(),
+  processingTimeSeconds: doublePrecision('processing_time_seconds'),
+  resultAt: at('result_at'),
+  updatedAt: at('updated_at').notNull().defaultNow(),
+});
+
+export const publisherHealth = pgTable(
+  'publisher_health',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: text('event_id').notNull(),
+    status: text('status').notNull(),
+    source: text('source'),
+    metrics: jsonb('metrics').$type<JsonObject>(),
+    at: at('at').notNull(),
+    receivedAt: at('received_at').notNull(),
+  },
+  (t) => [uniqueIndex('publisher_health_event_id_key').on(t.eventId)],
+);
+
+export const rejectedEvents = pgTable(
+  'rejected_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: text('event_id').notNull(),
+    channel: text('channel').notNull(),
+    reason: text('reason').notNull(),
+    /** Raw bytes as received (not necessarily UTF-8), truncated to 64 KiB. */
+    payload: bytea('payload').notNull(),
+    byteLength: integer('byte_length').notNull(),
+    receivedAt: at('received_at').notNull(),
+  },
+  (t) => [uniqueIndex('rejected_events_event_id_key').on(t.eventId)],
+);
+
+/** Views with the column names of the system Patternwire replaces. */
+function legacyTierView(name: string, tier: (typeof TIERS)[number]) {
+  return pgView(name).as((qb) =>
+    qb
+      .select({
+        id: patternDetections.id,
+        eventId: sql<string>`${patternDetections.eventId}`.as('event_id'),
+        symbol: patternDetections.symbol,
+        patternType: sql<string>`${patternDetections.pattern}`.as('pattern_type'),
+        confidence: patternDetections.confidence,
+        tier: sql<string>`lower(${patternDetections.tier}::text)`.as('tier'),
+        priority: patternDetections.priority,
+        timeframe: patternDetections.timeframe,
+        category: patternDetections.category,
+        price: patternDetections.price,
+        detectionTimestamp: sql<Date>`${patternDetections.detectedAt}`.as('detection_timestamp'),
+        receivedAt: patternDetections.receivedAt,
+        expiresAt: patternDetections.expiresAt,
+        source: patternDetections.source,
+        patternData: sql<Json>`${patternDetections.metadata}`.as('pattern_data'),
+      })
+      .from(patternDetections)
+      .where(sql`${patternDetections.tier} = ${sql.raw(`'${tier}'`)}`),
+  );
+}
+
+export const dailyPatterns = legacyTierView('daily_patterns', 'DAILY');
+export const intradayPatterns = legacyTierView('intraday_patterns', 'INTRADAY');

@@ -1,0 +1,400 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import {
+  MAX_MESSAGE_BYTES,
+  type BacktestProgressEvent,
+  type BacktestResultEvent,
+  type ChannelKind,
+  type HealthEvent,
+  type Json,
+  type JsonObject,
+  type ParseResult,
+  type PatternEvent,
+} from './events.js';
+import { parseNumber, parseTimestamp } from './timestamps.js';
+
+/**
+ * JSON.parse copes with any depth, but JSON.stringify and structuredClone (job data, the
+ * database driver) overflow the stack on a 64 KiB run of brackets; refuse it up front.
+ */
+const MAX_DEPTH = 64;
+const MAX_NAME_LENGTH = 100;
+const MAX_ID_LENGTH = 200;
+const SYMBOL = /^[A-Z0-9.\-/^=]{1,20}$/;
+const NAME_KEYS = ['pattern', 'pattern_name', 'pattern_type'] as const;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+interface Received {
+  raw: Buffer;
+  receivedAt: Date;
+}
+
+/** Normalises one message of one channel (contract §1), or says in plain words why it is rejected. */
+export function parseInbound(kind: ChannelKind, raw: Buffer, receivedAt: Date): ParseResult {
+  if (raw.byteLength > MAX_MESSAGE_BYTES) {
+    return reject(`message is ${raw.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    return reject('message is not valid UTF-8, so not JSON');
+  }
+  let message: Json;
+  try {
+    message = JSON.parse(text) as Json;
+  } catch {
+    return reject('message is not valid JSON');
+  }
+  if (!isObject(message)) return reject(`message must be a JSON object, got ${typeName(message)}`);
+  if (nestedDeeperThan(message, MAX_DEPTH)) return reject(`message is nested more than ${MAX_DEPTH} levels deep`);
+
+  const received = { raw, receivedAt };
+  switch (kind) {
+    case 'pattern':
+      return parsePattern(message, received);
+    case 'backtestProgress':
+      return parseBacktestProgress(message, received);
+    case 'backtestResult':
+      return parseBacktestResult(message, received);
+    case 'health':
+      return parseHealth(message, received);
+  }
+}
+
+// ---- field conversions: each returns the value or a Problem worded to follow the field name
+
+class Problem {
+  constructor(readonly text: string) {}
+}
+
+type Convert<T> = (value: unknown) => T | Problem;
+
+/** A zod schema around a hand-written conversion, so a reason reads "<field> <problem>". */
+function field<T>(convert: Convert<T>) {
+  // Without .optional(), zod v4 reports a missing key as an error even when the transform supplies a value.
+  return z
+    .unknown()
+    .optional()
+    .transform((value, ctx): T => {
+      const out = convert(value);
+      if (!(out instanceof Problem)) return out;
+      ctx.addIssue({ code: 'custom', message: out.text });
+      return z.NEVER;
+    });
+}
+
+// The publisher writes Python's None for "not given", so null counts as absent throughout.
+function absent(value: unknown): value is null | undefined {
+  return value === null || value === undefined;
+}
+
+function required<T>(convert: Convert<T>): Convert<T> {
+  return (value) => (absent(value) ? new Problem('is required') : convert(value));
+}
+
+function optional<T>(convert: Convert<T>): Convert<T | null> {
+  return (value) => (absent(value) ? null : convert(value));
+}
+
+const toText: Convert<string | null> = (value) =>
+  typeof value === 'string' ? value.trim() || null : new Problem(`must be a string, got ${show(value)}`);
+
+const toFraction: Convert<number> = (value) => {
+  const n = parseNumber(value);
+  return n !== null && n >= 0 && n <= 1 ? n : new Problem(`must be a number between 0 and 1, got ${show(value)}`);
+};
+
+const toCount: Convert<number> = (value) => {
+  const n = parseNumber(value);
+  return n !== null && Number.isInteger(n) && n >= 0
+    ? n
+    : new Problem(`must be a non-negative integer, got ${show(value)}`);
+};
+
+const toSeconds: Convert<number> = (value) => {
+  const n = parseNumber(value);
+  return n !== null && n >= 0 ? n : new Problem(`must be a non-negative number, got ${show(value)}`);
+};
+
+const toTimestamp: Convert<string> = (value) =>
+  parseTimestamp(value)?.toISOString() ??
+  new Problem(`${show(value)} is not epoch seconds, epoch milliseconds or an ISO-8601 date`);
+
+const toObject: Convert<JsonObject> = (value) =>
+  isObject(value) ? value : new Problem(`must be an object, got ${typeName(value)}`);
+
+const toId: Convert<string> = (value) =>
+  publisherId(value) ??
+  new Problem(`must be a string of 1 to ${MAX_ID_LENGTH} characters or a number, got ${show(value)}`);
+
+const toSymbol: Convert<string> = (value) => {
+  if (typeof value !== 'string') return new Problem(`must be a string, got ${show(value)}`);
+  const symbol = value.trim().toUpperCase();
+  return SYMBOL.test(symbol)
+    ? symbol
+    : new Problem(`must be 1 to 20 characters of A-Z 0-9 . - / ^ =, got ${show(value)}`);
+};
+
+const toPatternName: Convert<string> = (value) => {
+  const name = typeof value === 'string' ? value.trim() : '';
+  if (name === '') return new Problem(`must be a non-empty string, got ${show(value)}`);
+  return name.length <= MAX_NAME_LENGTH
+    ? name
+    : new Problem(`must be at most ${MAX_NAME_LENGTH} characters, got ${name.length} characters`);
+};
+
+function publisherId(value: unknown): string | null {
+  const id = typeof value === 'number' ? String(value) : typeof value === 'string' ? value : null;
+  return id !== null && id.trim() !== '' && id.length <= MAX_ID_LENGTH ? id : null;
+}
+
+// ---- pattern detections
+
+const patternColumns = z.object({
+  symbol: field(required(toSymbol)),
+  pattern: field(required(toPatternName)),
+  confidence: field(required(toFraction)),
+  detectedAt: field(optional(toTimestamp)),
+  expiresAt: field(optional(toTimestamp)),
+});
+
+function parsePattern(message: JsonObject, { raw, receivedAt }: Received): ParseResult {
+  const levels = nesting(message);
+  const depth = levels.findLastIndex((level) => !absent(get(level, 'symbol')));
+  const record = levels[depth];
+  if (!record) return reject('symbol is required');
+  const enclosing = levels.slice(0, depth);
+
+  const nameKey = NAME_KEYS.find((key) => !absent(get(record, key))) ?? 'pattern';
+  const timeKey = (['detection_timestamp', 'timestamp'] as const).find((key) => !absent(get(record, key)));
+  const timeSource = timeKey ? record : enclosing.findLast((level) => !absent(get(level, 'timestamp')));
+  const columns = patternColumns.safeParse({
+    symbol: get(record, 'symbol'),
+    pattern: get(record, nameKey),
+    confidence: get(record, 'confidence'),
+    detectedAt: timeSource && get(timeSource, timeKey ?? 'timestamp'),
+    expiresAt: get(record, 'expires_at'),
+  });
+  if (!columns.success) {
+    return reject(
+      reasonOf(columns.error, { pattern: nameKey, detectedAt: timeKey ?? 'timestamp', expiresAt: 'expires_at' }),
+    );
+  }
+  const { symbol, pattern, confidence, detectedAt, expiresAt } = columns.data;
+
+  // Keys whose value became a column; everything else in the record goes to metadata.
+  const used = new Set<string>(['symbol', nameKey, 'confidence', 'metadata']);
+  if (timeKey) used.add(timeKey);
+  if (expiresAt !== null) used.add('expires_at');
+  // Optional columns are lenient: a value of the wrong type is not an error, it stays in metadata.
+  const take = <T>(keys: readonly string[], convert: (value: Json) => T | null): T | null => {
+    for (const key of keys) {
+      const value = get(record, key);
+      const out = value === undefined ? null : convert(value);
+      if (out !== null) {
+        used.add(key);
+        return out;
+      }
+    }
+    return null;
+  };
+  const timeframe = take(['timeframe', 'interval'], nonBlank);
+  const category = take(['category'], nonBlank);
+  const price = take(['price_at_detection', 'current_price'], parseNumber);
+  const tierHint = take(['tier'], (value) => (typeof value === 'string' ? value : null));
+  const eventId = take(['event_id', 'id'], publisherId) ?? sha256(raw);
+  // The outermost `source` names the publisher; an inner one (e.g. "daily") is only a detail.
+  const publisher = [...enclosing, record].find((level) => nonBlank(get(level, 'source')) !== null);
+  if (publisher === record) used.add('source');
+
+  const event: PatternEvent = {
+    kind: 'pattern',
+    eventId,
+    symbol,
+    pattern,
+    confidence,
+    tierHint,
+    timeframe,
+    category,
+    price,
+    detectedAt: detectedAt ?? receivedAt.toISOString(),
+    receivedAt: receivedAt.toISOString(),
+    expiresAt,
+    source: (publisher && nonBlank(get(publisher, 'source'))) ?? 'unknown',
+    metadata: metadataOf(record, enclosing, used),
+  };
+  return { ok: true, event };
+}
+
+/** The message, then `data`, then `data.data`, as far as each is an object. */
+function nesting(message: JsonObject): JsonObject[] {
+  const levels = [message];
+  for (let level = message, i = 0; i < 2; i++) {
+    const inner = get(level, 'data');
+    if (!isObject(inner)) break;
+    levels.push(inner);
+    level = inner;
+  }
+  return levels;
+}
+
+/**
+ * Lossless: the record's own metadata, then its unmapped fields (a key already in metadata
+ * wins), then the enclosing levels' fields under `envelope` (inner levels override outer ones).
+ */
+function metadataOf(record: JsonObject, enclosing: JsonObject[], used: ReadonlySet<string>): JsonObject {
+  const own = get(record, 'metadata');
+  const metadata: JsonObject = isObject(own) ? { ...own } : own === undefined ? {} : { metadata: own };
+  for (const [key, value] of Object.entries(record)) {
+    if (!used.has(key) && !Object.hasOwn(metadata, key)) define(metadata, key, value);
+  }
+  if (enclosing.length > 0) {
+    const fields = enclosing.flatMap((level) => Object.entries(level).filter(([key]) => key !== 'data'));
+    define(metadata, 'envelope', Object.fromEntries(fields));
+  }
+  return metadata;
+}
+
+// ---- backtests and health: flat objects
+
+const backtestProgressMessage = z.object({
+  job_id: field(required(toId)),
+  progress: field(required(toFraction)),
+  status: field(optional(toText)),
+  current_symbol: field(optional(toText)),
+  processed_symbols: field(optional(toCount)),
+  estimated_completion: field(optional(toTimestamp)),
+  timestamp: field(optional(toTimestamp)),
+});
+
+function parseBacktestProgress(message: JsonObject, { raw, receivedAt }: Received): ParseResult {
+  const parsed = backtestProgressMessage.safeParse(message);
+  if (!parsed.success) return reject(reasonOf(parsed.error));
+  const m = parsed.data;
+  const event: BacktestProgressEvent = {
+    kind: 'backtestProgress',
+    eventId: eventIdOf(message, raw),
+    jobId: m.job_id,
+    progress: m.progress,
+    status: m.status ?? 'running',
+    currentSymbol: m.current_symbol,
+    processedSymbols: m.processed_symbols,
+    estimatedCompletion: m.estimated_completion,
+    at: m.timestamp ?? receivedAt.toISOString(),
+    receivedAt: receivedAt.toISOString(),
+  };
+  return { ok: true, event };
+}
+
+const backtestResultMessage = z.object({
+  job_id: field(required(toId)),
+  status: field(optional(toText)),
+  results: field(optional(toObject)),
+  processing_time_seconds: field(optional(toSeconds)),
+  timestamp: field(optional(toTimestamp)),
+});
+
+function parseBacktestResult(message: JsonObject, { raw, receivedAt }: Received): ParseResult {
+  const parsed = backtestResultMessage.safeParse(message);
+  if (!parsed.success) return reject(reasonOf(parsed.error));
+  const m = parsed.data;
+  const event: BacktestResultEvent = {
+    kind: 'backtestResult',
+    eventId: eventIdOf(message, raw),
+    jobId: m.job_id,
+    status: m.status ?? 'completed',
+    results: m.results,
+    processingTimeSeconds: m.processing_time_seconds,
+    at: m.timestamp ?? receivedAt.toISOString(),
+    receivedAt: receivedAt.toISOString(),
+  };
+  return { ok: true, event };
+}
+
+const healthMessage = z.object({
+  status: field(optional(toText)),
+  metrics: field(optional(toObject)),
+  source: field(optional(toText)),
+  timestamp: field(optional(toTimestamp)),
+});
+
+function parseHealth(message: JsonObject, { raw, receivedAt }: Received): ParseResult {
+  const parsed = healthMessage.safeParse(message);
+  if (!parsed.success) return reject(reasonOf(parsed.error));
+  const m = parsed.data;
+  const event: HealthEvent = {
+    kind: 'health',
+    eventId: eventIdOf(message, raw),
+    status: m.status ?? 'unknown',
+    source: m.source,
+    metrics: m.metrics,
+    at: m.timestamp ?? receivedAt.toISOString(),
+    receivedAt: receivedAt.toISOString(),
+  };
+  return { ok: true, event };
+}
+
+// ---- helpers
+
+function reject(reason: string): ParseResult {
+  return { ok: false, reason };
+}
+
+/** The first issue, named by the field the publisher actually sent (`names` maps column → field). */
+function reasonOf(error: z.ZodError, names: Record<string, string> = {}): string {
+  const issue = error.issues[0];
+  const key = String(issue?.path[0] ?? 'message');
+  return `${names[key] ?? key} ${issue?.message ?? 'is invalid'}`;
+}
+
+function eventIdOf(message: JsonObject, raw: Buffer): string {
+  return publisherId(get(message, 'event_id')) ?? publisherId(get(message, 'id')) ?? sha256(raw);
+}
+
+function sha256(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Own properties only: a message without `constructor` must not find Object.prototype's. */
+function get(object: JsonObject, key: string): Json | undefined {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
+/** Plain assignment of a `__proto__` key would replace the prototype instead of storing the field. */
+function define(object: JsonObject, key: string, value: Json): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function nonBlank(value: Json | undefined): string | null {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+}
+
+function nestedDeeperThan(root: Json, limit: number): boolean {
+  const stack: [Json, number][] = [[root, 1]];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [value, depth] = next;
+    if (depth > limit) return true;
+    for (const child of Object.values(value as object) as Json[]) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** A value quoted for a reason, cut short: the raw bytes are stored beside the reason anyway. */
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

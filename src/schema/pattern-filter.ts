@@ -1,0 +1,65 @@
+import { PRIORITIES, type Priority, type Tier } from './events.js';
+
+/** The GraphQL `PatternFilter` input after validation. Every list means "any of". */
+export interface PatternFilter {
+  symbols?: readonly string[] | null;
+  patterns?: readonly string[] | null;
+  tiers?: readonly Tier[] | null;
+  minConfidence?: number | null;
+  minPriority?: Priority | null;
+  since?: Date | null;
+  until?: Date | null;
+}
+
+/** What a filter is matched against, live or stored. */
+export interface FilterableDetection {
+  symbol: string;
+  pattern: string;
+  tier: Tier;
+  confidence: number;
+  priority: Priority;
+  detectedAt: Date | string;
+}
+
+export interface CompiledFilter {
+  readonly filter: PatternFilter;
+  matches(d: FilterableDetection): boolean;
+}
+
+/** Priorities at or above `min`, highest first. */
+export function prioritiesAtLeast(min: Priority): Priority[] {
+  return PRIORITIES.slice(0, PRIORITIES.indexOf(min) + 1);
+}
+
+export const normalizeSymbol = (s: string) => s.trim().toUpperCase();
+export const normalizePatternName = (p: string) => p.trim().toLowerCase();
+
+/**
+ * Compiles a filter once per subscription into a cheap predicate: sets for the lists,
+ * numbers for the bounds. The same rules as the SQL in `filterConditions`.
+ */
+export function compileFilter(filter: PatternFilter | null | undefined): CompiledFilter {
+  const f = filter ?? {};
+  const symbols = f.symbols?.length ? new Set(f.symbols.map(normalizeSymbol)) : null;
+  const patterns = f.patterns?.length ? new Set(f.patterns.map(normalizePatternName)) : null;
+  const tiers = f.tiers?.length ? new Set(f.tiers) : null;
+  const priorities = f.minPriority ? new Set(prioritiesAtLeast(f.minPriority)) : null;
+  const since = f.since?.getTime() ?? null;
+  const until = f.until?.getTime() ?? null;
+  return {
+    filter: f,
+    matches(d) {
+      if (symbols && !symbols.has(d.symbol)) return false;
+      if (patterns && !patterns.has(d.pattern.toLowerCase())) return false;
+      if (tiers && !tiers.has(d.tier)) return false;
+      if (f.minConfidence != null && d.confidence < f.minConfidence) return false;
+      if (priorities && !priorities.has(d.priority)) return false;
+      if (since !== null || until !== null) {
+        const t = typeof d.detectedAt === 'string' ? Date.parse(d.detectedAt) : d.detectedAt.getTime();
+        if (since !== null && t < since) return false;
+        if (until !== null && t >= until) return false;
+      }
+      return true;
+    },
+  };
+}

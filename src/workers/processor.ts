@@ -1,0 +1,81 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { storeBacktestProgress, storeBacktestResult } from '../db/backtests.js';
+import type { Db } from '../db/client.js';
+import { storeDetection } from '../db/detections.js';
+import { storePublisherHealth } from '../db/publisher-health.js';
+import { storeRejection } from '../db/rejections.js';
+import { toWire, type AlertPubSub } from '../pubsub/topics.js';
+import { classifyDetection } from '../schema/classify.js';
+import { jobDataSchemas } from './job-data.js';
+import type { ControlJobs, DetectionJobs } from './queues.js';
+
+type AnyJob = Job<DetectionJobs[keyof DetectionJobs] | ControlJobs[keyof ControlJobs], void, string>;
+
+export interface ProcessorDeps {
+  db: Db;
+  pubsub: AlertPubSub;
+}
+
+/**
+ * The work of one job: classify, persist, then publish — in that order, so a client can
+ * query whatever it was sent. Bad job data fails at once (UnrecoverableError); anything
+ * else (database or Redis unreachable) throws and BullMQ retries with backoff.
+ */
+export function createProcessor({ db, pubsub }: ProcessorDeps) {
+  return async function process(job: AnyJob): Promise<void> {
+    const schema = jobDataSchemas[job.name as keyof typeof jobDataSchemas];
+    if (!schema) throw new UnrecoverableError(`unknown job name "${job.name}"`);
+    const parsed = schema.safeParse(job.data);
+    if (!parsed.success) {
+      throw new UnrecoverableError(`job ${job.id} (${job.name}) has invalid data: ${parsed.error.issues[0]?.message}`);
+    }
+    const event = parsed.data;
+    switch (event.kind) {
+      case 'pattern': {
+        const classification = classifyDetection(event);
+        const { row, inserted } = await storeDetection(db, event, classification);
+        // A duplicate message is not delivered again. A job that started before may have
+        // stored the row and died before publishing, so a re-run publishes; subscribers'
+        // servers drop an id they have already delivered.
+        if (inserted || job.attemptsStarted > 1 || job.stalledCounter > 0) {
+          await pubsub.publish('patternAlert', toWire(row));
+        }
+        return;
+      }
+      case 'backtestProgress':
+        await storeBacktestProgress(db, event);
+        await pubsub.publish('backtestProgress', {
+          jobId: event.jobId,
+          progress: event.progress,
+          status: event.status,
+          currentSymbol: event.currentSymbol,
+          processedSymbols: event.processedSymbols,
+          estimatedCompletion: event.estimatedCompletion,
+          at: event.at,
+        });
+        return;
+      case 'backtestResult':
+        await storeBacktestResult(db, event);
+        await pubsub.publish('backtestResult', {
+          jobId: event.jobId,
+          status: event.status,
+          results: event.results,
+          processingTimeSeconds: event.processingTimeSeconds,
+          at: event.at,
+        });
+        return;
+      case 'health':
+        await storePublisherHealth(db, event);
+        await pubsub.publish('systemHealth', {
+          status: event.status,
+          source: event.source,
+          metrics: event.metrics,
+          at: event.at,
+        });
+        return;
+      case 'rejected':
+        await storeRejection(db, event);
+        return;
+    }
+  };
+}

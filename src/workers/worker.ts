@@ -1,0 +1,57 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES } from './queues.js';
+
+export interface WorkersOptions {
+  /** A `worker`-role connection (maxRetriesPerRequest: null); BullMQ duplicates it for blocking reads. */
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  process: (job: Job) => Promise<void>;
+  onFailed?: (job: Job | undefined, err: Error) => void;
+}
+
+export interface Workers {
+  /** Stops taking jobs and waits for the ones in flight. */
+  close(): Promise<void>;
+  /** Resolves once both workers are connected and taking jobs. */
+  ready(): Promise<void>;
+}
+
+export async function createWorkers(o: WorkersOptions): Promise<Workers> {
+  // Control jobs run one at a time across every worker process, so progress stays in order.
+  // Set before any worker starts taking jobs.
+  const controlQueue = new Queue(QUEUE_NAMES.control, { connection: o.connection, prefix: o.prefix });
+  await controlQueue.setGlobalConcurrency(1);
+  await controlQueue.close();
+
+  const settings = {
+    connection: o.connection,
+    prefix: o.prefix,
+    // Exponential with a cap: a long database outage retries every `backoffMaxMs`, never gives up early.
+    settings: {
+      backoffStrategy: (attemptsMade: number) => Math.min(o.backoffMs * 2 ** Math.max(0, attemptsMade - 1), o.backoffMaxMs),
+    },
+    // A worker killed mid-job leaves it "stalled"; it goes back to the queue rather than failing.
+    maxStalledCount: 100,
+    stalledInterval: 5_000,
+    lockDuration: 15_000,
+  };
+  const detections = new Worker(QUEUE_NAMES.detections, o.process, { ...settings, concurrency: o.concurrency });
+  const control = new Worker(QUEUE_NAMES.control, o.process, { ...settings, concurrency: 1 });
+  for (const w of [detections, control]) {
+    w.on('failed', (job, err) => o.onFailed?.(job, err));
+    // Connection errors are reported here too; they must not crash the process.
+    w.on('error', (err) => console.error(`[worker:${w.name}] ${err.message}`));
+  }
+  return {
+    async ready() {
+      await Promise.all([detections.waitUntilReady(), control.waitUntilReady()]);
+    },
+    async close() {
+      await Promise.all([detections.close(), control.close()]);
+    },
+  };
+}

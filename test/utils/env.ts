@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { loadConfig, type Config } from '../../src/config/env.js';
+
+/** Where the suite finds its services; override with TEST_REDIS_URL / TEST_DATABASE_URL. */
+export const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+export const ADMIN_DATABASE_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export type Disposer = () => Promise<void> | void;
+
+/** Teardown steps, run last-added first (like graphql-ws's test utils). */
+export function createDisposers() {
+  const steps: Disposer[] = [];
+  return {
+    add(step: Disposer) {
+      steps.push(step);
+    },
+    async run() {
+      while (steps.length) {
+        const step = steps.pop()!;
+        try {
+          await step();
+        } catch (err) {
+          console.error('dispose step failed:', err);
+        }
+      }
+    },
+  };
+}
+export type Disposers = ReturnType<typeof createDisposers>;
+
+export function uniqueId(label: string): string {
+  return `${label}_${randomBytes(4).toString('hex')}`;
+}
+
+/** A fresh PostgreSQL database, dropped by the disposer. */
+export async function createTestDatabase(disposers: Disposers, label: string): Promise<string> {
+  const name = uniqueId(`pw_${label}`).toLowerCase();
+  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  disposers.add(async () => {
+    const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await c.end();
+  });
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Deletes every key under a prefix (BullMQ queues of one test file). */
+export async function deleteRedisKeys(redisUrl: string, pattern: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface TestEnv {
+  id: string;
+  config: Config;
+  /** The same settings as environment variables, for child processes. */
+  env: Record<string, string>;
+}
+
+/**
+ * Settings private to one test file: its own database, BullMQ prefix, pub/sub prefix and
+ * inbound channel names, so files (and two copies of the suite) never hear each other.
+ */
+export async function createTestEnv(
+  disposers: Disposers,
+  label: string,
+  overrides: Record<string, string> = {},
+): Promise<TestEnv> {
+  const id = uniqueId(label);
+  const env: Record<string, string> = {
+    REDIS_URL,
+    DATABASE_URL: await createTestDatabase(disposers, label),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    QUEUE_PREFIX: `{pwt-${id}}`,
+    PUBSUB_PREFIX: `pwt-${id}`,
+    CHANNEL_PATTERNS: `pwt-${id}.patterns`,
+    CHANNEL_BACKTEST_PROGRESS: `pwt-${id}.backtest.progress`,
+    CHANNEL_BACKTEST_RESULTS: `pwt-${id}.backtest.results`,
+    CHANNEL_HEALTH: `pwt-${id}.health`,
+    JOB_BACKOFF_MS: '50',
+    JOB_BACKOFF_MAX_MS: '1000',
+    LOG_LEVEL: 'warn',
+    ...overrides,
+  };
+  disposers.add(() => deleteRedisKeys(env['REDIS_URL']!, `{pwt-${id}}*`));
+  return { id, config: loadConfig(env), env };
+}

@@ -1,0 +1,32 @@
+import { createLifecycle } from '../../src/runtime/lifecycle.js';
+import { startSystem, type Roles, type RunningSystem } from '../../src/runtime/system.js';
+import type { Config } from '../../src/config/env.js';
+import type { Disposers } from './env.js';
+
+export interface TestSystem extends RunningSystem {
+  /** http://127.0.0.1:PORT (when the API role runs) */
+  httpUrl: string;
+  /** ws://127.0.0.1:PORT/graphql */
+  wsUrl: string;
+  close(): Promise<void>;
+}
+
+/** The real system, in this process, on port 0; closed by the disposers. */
+export async function startTestSystem(
+  disposers: Disposers,
+  config: Config,
+  roles: Roles = { api: true, ingest: true, worker: true, migrate: true },
+): Promise<TestSystem> {
+  const logs: string[] = [];
+  const lifecycle = createLifecycle();
+  const system = await startSystem(config, roles, lifecycle, (m) => logs.push(m));
+  const close = () => lifecycle.close(15_000);
+  disposers.add(close);
+  const port = system.api?.port ?? 0;
+  return {
+    ...system,
+    httpUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    close,
+  };
+}
