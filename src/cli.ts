@@ -4,6 +4,7 @@ import { createDatabase } from './db/client.js';
 import { runDemo } from './demo.js';
 import { createLifecycle, exitOnSignals } from './runtime/lifecycle.js';
 import { ensureLocalRedis, RedisUnavailableError } from './runtime/local-redis.js';
+import { createLogger } from './runtime/logger.js';
 import { startSystem, type Roles } from './runtime/system.js';
 
 const USAGE = `usage: patternwire <command>
@@ -24,10 +25,11 @@ const ROLES: Record<string, Roles> = {
   worker: { worker: true },
 };
 
-const log = (message: string) => console.log(message);
 
 async function serve(command: string, config: Config): Promise<void> {
   const roles = ROLES[command]!;
+  const logger = createLogger(config.logLevel);
+  const log = logger.info;
   if (command !== 'all' && !config.databaseUrl && (roles.api || roles.worker)) {
     // PGlite is one process's file: separate processes must share a real PostgreSQL.
     throw new ConfigError(`DATABASE_URL is required for \`${command}\`: separate processes share one PostgreSQL (only \`all\` may use the embedded database).`);
@@ -39,7 +41,7 @@ async function serve(command: string, config: Config): Promise<void> {
     if (stopRedis) lifecycle.defer('private redis-server', stopRedis);
   }
   try {
-    const system = await startSystem(config, roles, lifecycle, log);
+    const system = await startSystem(config, roles, lifecycle, logger);
     const db = system.database ? (system.database.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}/pglite` : 'PostgreSQL') : null;
     if (system.api) log(`Patternwire ${command}: GraphiQL at ${system.api.url}/graphql${db ? ` (database: ${db})` : ''}`);
     else log(`Patternwire ${command} running${db ? ` (database: ${db})` : ''}`);
@@ -53,7 +55,7 @@ async function migrate(config: Config): Promise<void> {
   const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
     await database.migrate();
-    log(`Migrations applied (${database.kind === 'pglite' ? `PGlite in ${config.dataDir}/pglite` : 'PostgreSQL'}).`);
+    console.log(`Migrations applied (${database.kind === 'pglite' ? `PGlite in ${config.dataDir}/pglite` : 'PostgreSQL'}).`);
   } finally {
     await database.close();
   }

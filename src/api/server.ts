@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { Database } from '../db/client.js';
 import { typeDefs } from '../schema/graphql.js';
+import type { Logger } from '../runtime/logger.js';
 import type { Queues } from '../workers/queues.js';
 import { createGraphiqlHandler } from './graphiql.js';
 import type { LiveHub } from './live-hub.js';
@@ -22,7 +23,7 @@ export interface ApiServerOptions {
   redis: Redis;
   port: number;
   host: string;
-  log?: (message: string) => void;
+  logger: Logger;
 }
 
 export interface ApiServer {
@@ -36,7 +37,7 @@ export interface ApiServer {
 export const GRAPHQL_PATH = '/graphql';
 
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
-  const log = o.log ?? console.log;
+  const { logger } = o;
   const context: ApiContext = { db: o.database.db, queues: o.queues, hub: o.hub };
 
   const yoga = createYoga<{ req?: IncomingMessage }, ApiContext>({
@@ -45,13 +46,13 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     graphiql: false,
     landingPage: false,
     context: () => context,
-    logging: o.log ? 'warn' : 'error',
+    logging: false,
     maskedErrors: {
       maskError(error, message, isDev) {
         const masked = maskError(error, message, isDev);
         if (masked !== error) {
           const cause = (error as { originalError?: unknown }).originalError ?? error;
-          log(`[api] internal error: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+          logger.error(`[api] internal error: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
         }
         return masked;
       },
@@ -62,7 +63,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
 
   const server: Server = createServer((req, res) => {
     route(req, res).catch((err: Error) => {
-      log(`[api] ${req.method} ${req.url} failed: ${err.stack ?? err.message}`);
+      logger.error(`[api] ${req.method} ${req.url} failed: ${err.stack ?? err.message}`);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
       else res.destroy();
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOG_LEVELS } from '../runtime/logger.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -24,7 +25,7 @@ const envSchema = z.object({
   JOB_BACKOFF_MAX_MS: positiveInt(30_000),
   COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -9,6 +9,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
+import type { Logger } from '../runtime/logger.js';
 import * as schema from '../schema/db.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -35,16 +36,17 @@ export interface DatabaseOptions {
   url: string | undefined;
   dataDir: string;
   poolSize?: number;
+  logger?: Logger;
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? createPostgres(options.url, options.poolSize ?? 10) : createPglite(options.dataDir);
+  return options.url ? createPostgres(options.url, options.poolSize ?? 10, options.logger) : createPglite(options.dataDir);
 }
 
-function createPostgres(url: string, poolSize: number): Database {
+function createPostgres(url: string, poolSize: number, logger?: Logger): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
   // An idle client that loses its server emits here; without a listener the process would crash.
-  pool.on('error', (err) => console.error('[db] idle client error:', err.message));
+  pool.on('error', (err) => logger?.warn(`[db] idle client error: ${err.message}`));
   const db = drizzlePg(pool, { schema });
   return {
     db,

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { throttled, type Logger } from '../runtime/logger.js';
 
 /**
  * One connection per role, each tuned for what it does:
@@ -17,7 +18,7 @@ const roleOptions: Record<RedisRole, RedisOptions> = {
   ingest: { maxRetriesPerRequest: null },
 };
 
-export function createRedis(url: string, role: RedisRole, name = 'patternwire'): Redis {
+export function createRedis(url: string, role: RedisRole, logger: Logger, name = 'patternwire'): Redis {
   const client = new Redis(url, {
     ...roleOptions[role],
     connectionName: `${name}:${role}`,
@@ -25,14 +26,8 @@ export function createRedis(url: string, role: RedisRole, name = 'patternwire'):
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
   });
   // ioredis emits 'error' on every failed reconnect; an unhandled one would crash the process.
-  let lastLogged = 0;
-  client.on('error', (err: Error) => {
-    const now = Date.now();
-    if (now - lastLogged > 5_000) {
-      lastLogged = now;
-      console.error(`[redis:${role}] ${err.message}`);
-    }
-  });
+  const report = throttled(logger.error);
+  client.on('error', (err: Error) => report(`[redis:${role}] ${err.message}`));
   return client;
 }
 

@@ -9,6 +9,7 @@ import { createProcessor } from '../workers/processor.js';
 import { createQueues, type Queues } from '../workers/queues.js';
 import { createWorkers } from '../workers/worker.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { Logger } from './logger.js';
 
 export interface Roles {
   api?: boolean;
@@ -32,16 +33,16 @@ const SUBSCRIBER_QUEUE_LIMIT = 10_000;
  * Starts the roles one process plays, each with its own connections, registering every
  * resource on `lifecycle` in the order that makes reverse teardown correct.
  */
-export async function startSystem(config: Config, roles: Roles, lifecycle: Lifecycle, log = console.log): Promise<RunningSystem> {
+export async function startSystem(config: Config, roles: Roles, lifecycle: Lifecycle, logger: Logger): Promise<RunningSystem> {
   const name = `patternwire:${[roles.api && 'api', roles.ingest && 'ingest', roles.worker && 'worker'].filter(Boolean).join('+')}`;
 
-  const producer = createRedis(config.redisUrl, 'producer', name);
+  const producer = createRedis(config.redisUrl, 'producer', logger, name);
   lifecycle.defer('redis producer', () => void producer.disconnect());
   await waitForRedis(producer, config.redisUrl);
 
   let database: Database | null = null;
   if (roles.api || roles.worker || roles.migrate) {
-    database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+    database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, logger });
     const db = database;
     lifecycle.defer('database', () => db.close());
     if (roles.migrate) await database.migrate();
@@ -58,8 +59,8 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   let pubsub: AlertPubSub | null = null;
   if (roles.api || roles.worker) {
     pubsub = createPubSub(
-      createRedis(config.redisUrl, 'publisher', name),
-      createRedis(config.redisUrl, 'subscriber', name),
+      createRedis(config.redisUrl, 'publisher', logger, name),
+      createRedis(config.redisUrl, 'subscriber', logger, name),
       config.pubsubPrefix,
     );
     const ps = pubsub;
@@ -67,7 +68,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   }
 
   if (roles.worker && database && pubsub) {
-    const connection = createRedis(config.redisUrl, 'worker', name);
+    const connection = createRedis(config.redisUrl, 'worker', logger, name);
     lifecycle.defer('redis worker', () => void connection.disconnect());
     const workers = await createWorkers({
       connection,
@@ -76,10 +77,11 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       backoffMs: config.worker.backoffMs,
       backoffMaxMs: config.worker.backoffMaxMs,
       process: createProcessor({ db: database.db, pubsub }),
+      logger,
       onFailed: (job, err) => {
         // Every retry lands here; say only what needs a human: bad data and the last attempt.
         if (job && (err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1))) {
-          log(`[worker] job ${job.id} (${job.name}) failed for good: ${err.message}`);
+          logger.warn(`[worker] job ${job.id} (${job.name}) failed for good: ${err.message}`);
         }
       },
     });
@@ -91,16 +93,16 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   if (roles.api && database && pubsub) {
     const hub = await createLiveHub({ pubsub, queueLimit: SUBSCRIBER_QUEUE_LIMIT });
     lifecycle.defer('live hub', () => hub.close());
-    api = await createApiServer({ database, queues, hub, redis: producer, port: config.port, host: config.host, log });
+    api = await createApiServer({ database, queues, hub, redis: producer, port: config.port, host: config.host, logger });
     const server = api;
     lifecycle.defer('api (sockets closed with 1001)', () => server.close());
   }
 
   let ingest: Ingest | null = null;
   if (roles.ingest) {
-    const subscriber = createRedis(config.redisUrl, 'ingest', name);
+    const subscriber = createRedis(config.redisUrl, 'ingest', logger, name);
     lifecycle.defer('redis ingest', () => void subscriber.disconnect());
-    ingest = createIngest({ subscriber, queues, channels: config.channels, log });
+    ingest = createIngest({ subscriber, queues, channels: config.channels, logger });
     await ingest.start();
     const running = ingest;
     lifecycle.defer('ingest', () => running.stop());

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Channels } from '../config/env.js';
+import type { Logger } from '../runtime/logger.js';
 import { MAX_MESSAGE_BYTES, type ChannelKind, type InboundEvent, type RejectedMessage } from '../schema/events.js';
 import { parseInbound } from '../schema/inbound.js';
 import { jobIdFor, type Queues } from './queues.js';
@@ -25,7 +26,7 @@ export interface IngestOptions {
   subscriber: Redis;
   queues: Queues;
   channels: Channels;
-  log?: (message: string) => void;
+  logger: Logger;
 }
 
 const ENQUEUE_ATTEMPTS = 5;
@@ -36,7 +37,7 @@ const ENQUEUE_ATTEMPTS = 5;
  * retry) is one job. A rejected message becomes a `rejected` job: stored by a worker with
  * its reason, never retried, and never in the way of the next message.
  */
-export function createIngest({ subscriber, queues, channels, log = console.log }: IngestOptions): Ingest {
+export function createIngest({ subscriber, queues, channels, logger }: IngestOptions): Ingest {
   const kindByChannel = new Map<string, ChannelKind>([
     [channels.patterns, 'pattern'],
     [channels.backtestProgress, 'backtestProgress'],
@@ -58,7 +59,7 @@ export function createIngest({ subscriber, queues, channels, log = console.log }
       () => undefined,
       (err: Error) => {
         stats.dropped++;
-        log(`[ingest] could not enqueue ${jobId} after ${ENQUEUE_ATTEMPTS} attempts: ${err.message}`);
+        logger.error(`[ingest] could not enqueue ${jobId} after ${ENQUEUE_ATTEMPTS} attempts: ${err.message}`);
       },
     );
   }

@@ -1,5 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { throttled, type Logger } from '../runtime/logger.js';
 import { QUEUE_NAMES } from './queues.js';
 
 export interface WorkersOptions {
@@ -11,6 +12,7 @@ export interface WorkersOptions {
   backoffMaxMs: number;
   process: (job: Job) => Promise<void>;
   onFailed?: (job: Job | undefined, err: Error) => void;
+  logger: Logger;
 }
 
 export interface Workers {
@@ -41,10 +43,11 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
   };
   const detections = new Worker(QUEUE_NAMES.detections, o.process, { ...settings, concurrency: o.concurrency });
   const control = new Worker(QUEUE_NAMES.control, o.process, { ...settings, concurrency: 1 });
+  const report = throttled(o.logger.error);
   for (const w of [detections, control]) {
     w.on('failed', (job, err) => o.onFailed?.(job, err));
     // Connection errors are reported here too; they must not crash the process.
-    w.on('error', (err) => console.error(`[worker:${w.name}] ${err.message}`));
+    w.on('error', (err) => report(`[worker:${w.name}] ${err.message}`));
   }
   return {
     async ready() {

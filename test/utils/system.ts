@@ -1,4 +1,5 @@
 import { createLifecycle } from '../../src/runtime/lifecycle.js';
+import { createLogger } from '../../src/runtime/logger.js';
 import { startSystem, type Roles, type RunningSystem } from '../../src/runtime/system.js';
 import type { Config } from '../../src/config/env.js';
 import type { Disposers } from './env.js';
@@ -8,6 +9,8 @@ export interface TestSystem extends RunningSystem {
   httpUrl: string;
   /** ws://127.0.0.1:PORT/graphql */
   wsUrl: string;
+  /** What the system logged, as `level: message`. */
+  logs: string[];
   close(): Promise<void>;
 }
 
@@ -19,7 +22,7 @@ export async function startTestSystem(
 ): Promise<TestSystem> {
   const logs: string[] = [];
   const lifecycle = createLifecycle();
-  const system = await startSystem(config, roles, lifecycle, (m) => logs.push(m));
+  const system = await startSystem(config, roles, lifecycle, createLogger('debug', (level, m) => logs.push(`${level}: ${m}`)));
   const close = () => lifecycle.close(15_000);
   disposers.add(close);
   const port = system.api?.port ?? 0;
@@ -27,6 +30,7 @@ export async function startTestSystem(
     ...system,
     httpUrl: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    logs,
     close,
   };
 }
