@@ -1,21 +1,23 @@
 /**
  * Real-browser proof that the self-hosted GraphiQL works offline and under our
- * strict CSP: headless Debian chromium (driven by playwright-core) opens
- * /graphql on a real node:http + graphql-yoga + graphql-ws server, runs a
- * query and a subscription, and every request it makes stays on 127.0.0.1.
+ * strict CSP, against the real Patternwire API: the whole system runs in this
+ * process (startTestSystem, real Redis and PostgreSQL), headless Debian
+ * chromium (driven by playwright-core) opens /graphql, subscribes to
+ * patternAlert over graphql-ws, sees a detection published to Redis arrive,
+ * queries it back, and every request it makes stays on 127.0.0.1.
  *
  * Needs /usr/bin/chromium (`.ci/install-chromium` installs it).
  */
 import { existsSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSchema, createYoga } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { Redis } from 'ioredis';
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { WebSocketServer } from 'ws';
-import { createGraphiqlAssets, createGraphiqlHandler, GRAPHIQL_CSP } from '../src/api/graphiql.js';
+import { createGraphiqlAssets, GRAPHIQL_CSP } from '../src/api/graphiql.js';
+import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils/env.js';
+import { gql } from './utils/graphql.js';
+import { startTestSystem, type TestSystem } from './utils/system.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -40,71 +42,6 @@ function flatten(text: string): string {
   return text.replace(/\s+/g, ' ');
 }
 
-interface TestServer {
-  origin: string;
-  /** `socket.protocol` of every graphql-ws connection the server accepted. */
-  subprotocols: string[];
-  close(): Promise<void>;
-}
-
-/**
- * node:http + graphql-yoga (HTTP, its own GraphiQL off) + graphql-ws on a ws
- * WebSocketServer sharing the path /graphql, with our GraphiQL handler first.
- */
-async function startServer(): Promise<TestServer> {
-  const schema = createSchema({
-    typeDefs: /* GraphQL */ `
-      type Query {
-        hello: String!
-      }
-      type Subscription {
-        ticks: Int!
-      }
-    `,
-    resolvers: {
-      Query: { hello: () => 'world' },
-      Subscription: {
-        ticks: {
-          subscribe: async function* () {
-            for (const n of [1, 2, 3]) {
-              await sleep(100);
-              yield { ticks: n };
-            }
-          },
-        },
-      },
-    },
-  });
-  const yoga = createYoga({ schema, graphiql: false, logging: false });
-  const graphiql = createGraphiqlHandler({ endpoint: '/graphql', assetsBase: '/graphql/assets' });
-
-  const server = createServer((req, res) => {
-    graphiql(req, res)
-      .then((handled) => (handled ? undefined : yoga(req, res)))
-      .catch((err: unknown) => {
-        if (!res.headersSent) res.writeHead(500);
-        res.end(String(err));
-      });
-  });
-  const wss = new WebSocketServer({ server, path: '/graphql' });
-  const subprotocols: string[] = [];
-  wss.on('connection', (socket) => subprotocols.push(socket.protocol));
-  const wsServer = useServer({ schema }, wss);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    subprotocols,
-    async close() {
-      await wsServer.dispose();
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 /** Raw GET, so that the path reaches the server exactly as written (fetch would normalise it). */
 function rawGet(origin: string, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -117,18 +54,22 @@ function rawGet(origin: string, path: string): Promise<number> {
   });
 }
 
-describe('GraphiQL mounting over HTTP', () => {
-  let srv: TestServer;
+const disposers = createDisposers();
+let t: TestEnv;
+let system: TestSystem;
+let publisher: Redis;
 
-  beforeAll(async () => {
-    srv = await startServer();
-  });
-  afterAll(async () => {
-    await srv?.close();
-  });
+beforeAll(async () => {
+  t = await createTestEnv(disposers, 'graphiql');
+  system = await startTestSystem(disposers, t.config);
+  publisher = new Redis(REDIS_URL);
+  disposers.add(() => void publisher.disconnect());
+});
+afterAll(() => disposers.run());
 
+describe('GraphiQL mounting over HTTP (real API server)', () => {
   it('serves the page with the CSP and without inline script', async () => {
-    const res = await fetch(`${srv.origin}/graphql`, { headers: { accept: 'text/html' } });
+    const res = await fetch(`${system.httpUrl}/graphql`, { headers: { accept: 'text/html' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(res.headers.get('content-security-policy')).toBe(GRAPHIQL_CSP);
@@ -139,27 +80,29 @@ describe('GraphiQL mounting over HTTP', () => {
   });
 
   it('leaves GraphQL requests to yoga', async () => {
-    const res = await fetch(`${srv.origin}/graphql?query=${encodeURIComponent('{ hello }')}`, {
+    const res = await fetch(`${system.httpUrl}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
       headers: { accept: 'application/graphql-response+json' },
     });
-    expect(await res.json()).toEqual({ data: { hello: 'world' } });
+    expect(res.headers.get('content-security-policy')).toBeNull();
+    expect(await res.json()).toEqual({ data: { __typename: 'Query' } });
   });
 
   it('serves assets compressed, with revalidation, and nothing else', async () => {
-    const res = await fetch(`${srv.origin}/graphql/assets/graphiql.js`, { headers: { 'accept-encoding': 'gzip' } });
+    const origin = system.httpUrl;
+    const res = await fetch(`${origin}/graphql/assets/graphiql.js`, { headers: { 'accept-encoding': 'gzip' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(res.headers.get('content-encoding')).toBe('gzip');
     expect(await res.text()).toContain('renderYogaGraphiQL');
     const etag = res.headers.get('etag') ?? '';
-    const again = await fetch(`${srv.origin}/graphql/assets/graphiql.js`, {
+    const again = await fetch(`${origin}/graphql/assets/graphiql.js`, {
       headers: { 'accept-encoding': 'gzip', 'if-none-match': etag },
     });
     expect(again.status).toBe(304);
 
-    expect(await rawGet(srv.origin, '/graphql/assets/nope.js')).toBe(404);
-    expect(await rawGet(srv.origin, '/graphql/assets/..%2Fpackage.json')).toBe(404);
-    expect(await rawGet(srv.origin, '/graphql/assets/monacoeditorwork/editor.worker.bundle.js')).toBe(404);
+    expect(await rawGet(origin, '/graphql/assets/nope.js')).toBe(404);
+    expect(await rawGet(origin, '/graphql/assets/..%2Fpackage.json')).toBe(404);
+    expect(await rawGet(origin, '/graphql/assets/monacoeditorwork/editor.worker.bundle.js')).toBe(404);
 
     const assets = createGraphiqlAssets();
     expect((await assets.get('/graphql/assets/graphiql.css'))?.contentType).toBe('text/css; charset=utf-8');
@@ -167,11 +110,11 @@ describe('GraphiQL mounting over HTTP', () => {
   });
 });
 
-describe.skipIf(!haveChromium)(`GraphiQL in headless chromium (needs ${CHROMIUM})`, () => {
-  let srv: TestServer;
+describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real API (needs ${CHROMIUM})`, () => {
   let browser: Browser | undefined;
   let context: BrowserContext;
   let page: Page;
+  let cdp: CDPSession;
   let origin: string;
 
   const requests: string[] = [];
@@ -179,11 +122,14 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium (needs ${CHROMIUM}
   const consoleMessages: string[] = [];
   const pageErrors: string[] = [];
   const browserSockets: string[] = [];
+  const framesSent: string[] = [];
   const framesReceived: string[] = [];
+  /** Sec-WebSocket-Protocol of each handshake, as chromium sent and received it. */
+  const offeredSubprotocols: string[] = [];
+  const acceptedSubprotocols: string[] = [];
 
   beforeAll(async () => {
-    srv = await startServer();
-    origin = srv.origin;
+    origin = system.httpUrl;
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -208,8 +154,21 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium (needs ${CHROMIUM}
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('websocket', (socket) => {
       browserSockets.push(socket.url());
+      socket.on('framesent', (frame) => framesSent.push(String(frame.payload)));
       socket.on('framereceived', (frame) => framesReceived.push(String(frame.payload)));
     });
+    // The WebSocket handshake headers, which playwright's WebSocket does not expose: what
+    // chromium offered and which subprotocol the real server picked.
+    const header = (headers: Record<string, string>, name: string) =>
+      Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1] ?? '';
+    cdp = await context.newCDPSession(page);
+    cdp.on('Network.webSocketWillSendHandshakeRequest', (event) =>
+      offeredSubprotocols.push(header(event.request.headers, 'sec-websocket-protocol')),
+    );
+    cdp.on('Network.webSocketHandshakeResponseReceived', (event) =>
+      acceptedSubprotocols.push(header(event.response.headers, 'sec-websocket-protocol')),
+    );
+    await cdp.send('Network.enable');
     await page.exposeFunction('__reportCspViolation', (violation: CspViolation) => {
       cspViolations.push(violation);
     });
@@ -225,8 +184,8 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium (needs ${CHROMIUM}
   }, 30_000);
 
   afterAll(async () => {
+    await cdp?.detach().catch(() => undefined);
     await browser?.close();
-    await srv?.close();
   });
 
   /** Open GraphiQL with `query` preloaded through the `?query=` URL parameter GraphiQL reads, and run it. */
@@ -246,31 +205,68 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium (needs ${CHROMIUM}
       .then(flatten);
   }
 
-  it('runs { hello } over HTTP', async () => {
-    await runInGraphiql('{ hello }');
-    await expect.poll(responseText, { timeout: 10_000 }).toContain('"hello": "world"');
-  }, 20_000);
+  it('shows a detection published to Redis live, through patternAlert over graphql-ws on /graphql', async () => {
+    await runInGraphiql('subscription { patternAlert(filter: { symbols: ["AAPL"] }) { id symbol tier priority } }');
 
-  it('runs subscription { ticks } over graphql-ws on the same /graphql URL', async () => {
-    await runInGraphiql('subscription { ticks }');
-    // The result pane shows each tick as it arrives; wait for the last one.
-    await expect.poll(responseText, { timeout: 10_000 }).toMatch(/"ticks": [123]/);
-    await expect.poll(responseText, { timeout: 10_000 }).toContain('"ticks": 3');
-
+    // GraphiQL opened the WebSocket on the same URL and sent the subscription.
     const wsUrl = `${origin.replace(/^http/, 'ws')}/graphql`;
-    expect(browserSockets).toContain(wsUrl);
-    expect(srv.subprotocols).toContain('graphql-transport-ws');
+    await expect.poll(() => browserSockets, { timeout: 10_000 }).toContain(wsUrl);
+    await expect
+      .poll(() => framesSent.some((frame) => frame.includes('"subscribe"') && frame.includes('patternAlert')), { timeout: 10_000 })
+      .toBe(true);
     expect(framesReceived.some((frame) => frame.includes('"connection_ack"'))).toBe(true);
-    expect(framesReceived.some((frame) => frame.includes('"next"') && frame.includes('"ticks":1'))).toBe(true);
-    await expect.poll(() => framesReceived.some((frame) => frame.includes('"complete"'))).toBe(true);
+    expect(offeredSubprotocols).toEqual(['graphql-transport-ws']);
+    expect(acceptedSubprotocols).toEqual(['graphql-transport-ws']);
+    // Nothing tells the client when the server has registered the subscription; the frame
+    // is on a local socket and registering takes milliseconds, so a short pause is ample.
+    await sleep(300);
 
-    await page.screenshot({ path: '/tmp/graphiql.png' });
+    await publisher.publish(
+      t.config.channels.patterns,
+      JSON.stringify({
+        event_id: `${t.id}-aapl`,
+        pattern: 'BreakoutBO',
+        symbol: 'AAPL',
+        confidence: 0.95,
+        tier: 'daily',
+        timeframe: '1d',
+        timestamp: Date.now() / 1000,
+      }),
+    );
+
+    await expect.poll(responseText, { timeout: 15_000 }).toContain('"symbol": "AAPL"');
+    const shown = await responseText();
+    expect(shown).toContain('"tier": "DAILY"');
+    expect(shown).toContain('"priority": "CRITICAL"');
+    expect(shown).toMatch(/"id": "\d+"/);
+    await page.screenshot({ path: '/tmp/graphiql-real.png' });
+
+    const next = framesReceived.filter((frame) => frame.includes('"next"'));
+    expect(next).toHaveLength(1);
+    expect(JSON.parse(next[0]!)).toMatchObject({
+      type: 'next',
+      payload: { data: { patternAlert: { symbol: 'AAPL', tier: 'DAILY', priority: 'CRITICAL' } } },
+    });
+  }, 30_000);
+
+  it('queries the stored detection with dailyPatterns over HTTP', async () => {
+    await runInGraphiql('{ dailyPatterns(first: 5) { nodes { symbol pattern } } }');
+    await expect
+      .poll(responseText, { timeout: 10_000 })
+      .toContain('"dailyPatterns": { "nodes": [ { "symbol": "AAPL", "pattern": "BreakoutBO" } ] }');
+    // The same answer straight from the server, not through the browser.
+    const { body } = await gql<{ dailyPatterns: { nodes: { symbol: string; pattern: string }[] } }>(
+      origin,
+      '{ dailyPatterns(first: 5) { nodes { symbol pattern } } }',
+    );
+    expect(body).toEqual({ data: { dailyPatterns: { nodes: [{ symbol: 'AAPL', pattern: 'BreakoutBO' }] } } });
   }, 20_000);
 
   it('stayed on 127.0.0.1 and raised no CSP violation', async () => {
     expect(requests.length).toBeGreaterThan(0);
     const offsite = requests.filter((url) => !url.startsWith('data:') && new URL(url).origin !== origin);
     expect(offsite).toEqual([]);
+    expect(browserSockets.length).toBeGreaterThan(0);
     expect(browserSockets.every((url) => new URL(url).host === new URL(origin).host)).toBe(true);
     // The bundle, stylesheet, init script and at least one Monaco worker all came from us.
     expect(requests).toEqual(
