@@ -20,6 +20,12 @@ export interface Database {
   kind: 'postgres' | 'pglite';
   /** Applies the committed migrations under `drizzle/`; safe to run from several processes at once. */
   migrate(): Promise<void>;
+  /**
+   * Runs `fn` while holding the one write lock every process shares (a PostgreSQL advisory
+   * lock; an in-process mutex for PGlite, which only one process can open). Detections are
+   * stored and published inside it, so ids become visible, and are published, in id order.
+   */
+  withWriteLock<T>(fn: (db: Db) => Promise<T>): Promise<T>;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -28,8 +34,11 @@ export interface Database {
 /** `drizzle/` at the package root, from both `src/db` (tsx, tests) and `dist/db` (built). */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
-// Any fixed number works; it only has to be the same in every process.
+// Any fixed numbers work; they only have to be the same in every process.
 const MIGRATION_LOCK_ID = 0x5057_0001;
+const WRITE_LOCK_ID = 0x5057_0002;
+/** A writer that cannot get the lock this long (a holder frozen mid-write) fails and retries. */
+const WRITE_LOCK_TIMEOUT = '30s';
 
 export interface DatabaseOptions {
   /** PostgreSQL URL; undefined means PGlite under `dataDir`. */
@@ -66,6 +75,25 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
         client.release();
       }
     },
+    async withWriteLock(fn) {
+      const client = await pool.connect();
+      let failure: Error | undefined;
+      try {
+        await client.query(`SET lock_timeout = '${WRITE_LOCK_TIMEOUT}'`);
+        await client.query('SELECT pg_advisory_lock($1)', [WRITE_LOCK_ID]);
+        try {
+          return await fn(drizzlePg(client, { schema }));
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [WRITE_LOCK_ID]);
+        }
+      } catch (err) {
+        failure = err as Error;
+        throw err;
+      } finally {
+        // A client that failed is destroyed, not pooled: its session (and any lock it holds) ends.
+        client.release(failure);
+      }
+    },
     async ping() {
       await db.execute(sql`select 1`);
     },
@@ -80,11 +108,17 @@ async function createPglite(dataDir: string): Promise<Database> {
   await mkdir(dir, { recursive: true });
   const client = await PGlite.create(dir);
   const db = drizzlePglite(client, { schema });
+  let tail: Promise<unknown> = Promise.resolve();
   return {
     db,
     kind: 'pglite',
     async migrate() {
       await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+    },
+    withWriteLock(fn) {
+      const run = tail.then(() => fn(db));
+      tail = run.catch(() => undefined);
+      return run;
     },
     async ping() {
       await db.execute(sql`select 1`);

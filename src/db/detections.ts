@@ -12,64 +12,112 @@ export interface StoreResult {
   inserted: boolean;
 }
 
+export interface DetectionToStore {
+  event: PatternEvent;
+  classification: Classification;
+}
+
 /**
- * Stores one detection and counts it on its pattern definition, in one transaction.
- * Idempotent on the event id: a second call returns the stored row with `inserted: false`
- * and changes nothing.
+ * Stores a batch of detections and counts them on their pattern definitions, in one
+ * transaction. Idempotent on the event id: an id already stored (or repeated in the batch)
+ * comes back as the stored row with `inserted: false`, and changes nothing.
+ * Results are in the order of `items`.
  */
-export async function storeDetection(db: Db, event: PatternEvent, c: Classification): Promise<StoreResult> {
+export async function storeDetections(db: Db, items: readonly DetectionToStore[]): Promise<StoreResult[]> {
+  if (items.length === 0) return [];
   return db.transaction(async (tx) => {
-    const metadata = c.unrecognisedTier ? { ...event.metadata, unrecognised_tier: c.unrecognisedTier } : event.metadata;
-    const detectedAt = new Date(event.detectedAt);
-    const [inserted] = await tx
+    const values = items.map(({ event, classification: c }) => ({
+      eventId: event.eventId,
+      symbol: event.symbol,
+      pattern: event.pattern,
+      confidence: event.confidence,
+      tier: c.tier,
+      priority: c.priority,
+      timeframe: event.timeframe,
+      category: event.category,
+      price: event.price,
+      detectedAt: new Date(event.detectedAt),
+      receivedAt: new Date(event.receivedAt),
+      expiresAt: event.expiresAt ? new Date(event.expiresAt) : null,
+      source: event.source,
+      metadata: c.unrecognisedTier ? { ...event.metadata, unrecognised_tier: c.unrecognisedTier } : event.metadata,
+    }));
+    const inserted = await tx
       .insert(patternDetections)
-      .values({
-        eventId: event.eventId,
-        symbol: event.symbol,
-        pattern: event.pattern,
-        confidence: event.confidence,
-        tier: c.tier,
-        priority: c.priority,
-        timeframe: event.timeframe,
-        category: event.category,
-        price: event.price,
-        detectedAt,
-        receivedAt: new Date(event.receivedAt),
-        expiresAt: event.expiresAt ? new Date(event.expiresAt) : null,
-        source: event.source,
-        metadata,
-      })
+      .values(values)
       .onConflictDoNothing({ target: patternDetections.eventId })
       .returning();
-    if (!inserted) {
-      const [existing] = await tx.select().from(patternDetections).where(eq(patternDetections.eventId, event.eventId));
-      if (!existing) throw new Error(`detection ${event.eventId} conflicted but is not readable`);
-      return { row: existing, inserted: false };
-    }
-    const timeframes = event.timeframe ? [event.timeframe] : [];
-    await tx
-      .insert(patternDefinitions)
-      .values({
-        name: event.pattern,
-        category: event.category,
-        timeframes,
-        detections: 1,
-        firstSeenAt: detectedAt,
-        lastSeenAt: detectedAt,
-      })
-      .onConflictDoUpdate({
-        target: patternDefinitions.name,
-        set: {
-          detections: sql`${patternDefinitions.detections} + 1`,
-          category: sql`coalesce(${patternDefinitions.category}, excluded.category)`,
-          timeframes: sql`case when cardinality(excluded.timeframes) = 0 or excluded.timeframes[1] = any(${patternDefinitions.timeframes})
-            then ${patternDefinitions.timeframes} else ${patternDefinitions.timeframes} || excluded.timeframes end`,
-          firstSeenAt: sql`least(${patternDefinitions.firstSeenAt}, excluded.first_seen_at)`,
-          lastSeenAt: sql`greatest(${patternDefinitions.lastSeenAt}, excluded.last_seen_at)`,
-        },
-      });
-    return { row: inserted, inserted: true };
+    const byEventId = new Map(inserted.map((row) => [row.eventId, row]));
+    const missing = [...new Set(items.map((i) => i.event.eventId).filter((id) => !byEventId.has(id)))];
+    const existing = missing.length
+      ? await tx.select().from(patternDetections).where(inArray(patternDetections.eventId, missing))
+      : [];
+    const existingByEventId = new Map(existing.map((row) => [row.eventId, row]));
+    if (inserted.length) await countDefinitions(tx, inserted);
+
+    const claimed = new Set<string>();
+    return items.map(({ event }) => {
+      const fresh = byEventId.get(event.eventId);
+      if (fresh && !claimed.has(event.eventId)) {
+        claimed.add(event.eventId);
+        return { row: fresh, inserted: true };
+      }
+      const row = fresh ?? existingByEventId.get(event.eventId);
+      if (!row) throw new Error(`detection ${event.eventId} conflicted but is not readable`);
+      return { row, inserted: false };
+    });
   });
+}
+
+/** Convenience for one detection (tests, tools); the worker stores in batches. */
+export async function storeDetection(db: Db, event: PatternEvent, classification: Classification): Promise<StoreResult> {
+  const [result] = await storeDetections(db, [{ event, classification }]);
+  return result!;
+}
+
+/** Creates a pattern definition on first sight; keeps counts, timeframes and first/last seen. */
+async function countDefinitions(tx: Parameters<Parameters<Db['transaction']>[0]>[0], rows: readonly DetectionRow[]) {
+  const byName = new Map<string, { count: number; category: string | null; timeframes: Set<string>; first: Date; last: Date }>();
+  for (const r of rows) {
+    const d = byName.get(r.pattern);
+    if (!d) {
+      byName.set(r.pattern, {
+        count: 1,
+        category: r.category,
+        timeframes: new Set(r.timeframe ? [r.timeframe] : []),
+        first: r.detectedAt,
+        last: r.detectedAt,
+      });
+      continue;
+    }
+    d.count++;
+    d.category ??= r.category;
+    if (r.timeframe) d.timeframes.add(r.timeframe);
+    if (r.detectedAt < d.first) d.first = r.detectedAt;
+    if (r.detectedAt > d.last) d.last = r.detectedAt;
+  }
+  await tx
+    .insert(patternDefinitions)
+    .values(
+      [...byName].map(([name, d]) => ({
+        name,
+        category: d.category,
+        timeframes: [...d.timeframes],
+        detections: d.count,
+        firstSeenAt: d.first,
+        lastSeenAt: d.last,
+      })),
+    )
+    .onConflictDoUpdate({
+      target: patternDefinitions.name,
+      set: {
+        detections: sql`${patternDefinitions.detections} + excluded.detections`,
+        category: sql`coalesce(${patternDefinitions.category}, excluded.category)`,
+        timeframes: sql`array(select distinct unnest(${patternDefinitions.timeframes} || excluded.timeframes) order by 1)`,
+        firstSeenAt: sql`least(${patternDefinitions.firstSeenAt}, excluded.first_seen_at)`,
+        lastSeenAt: sql`greatest(${patternDefinitions.lastSeenAt}, excluded.last_seen_at)`,
+      },
+    });
 }
 
 /** SQL for a filter; the same rules as `compileFilter` in memory (keep the two in step). */

@@ -4,6 +4,7 @@ import type { Config } from '../config/env.js';
 import { createDatabase, type Database } from '../db/client.js';
 import { createPubSub, type AlertPubSub } from '../pubsub/topics.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
+import { createDetectionWriter } from '../workers/detection-writer.js';
 import { createIngest, type Ingest } from '../workers/ingest.js';
 import { createProcessor } from '../workers/processor.js';
 import { createQueues, type Queues } from '../workers/queues.js';
@@ -76,7 +77,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       concurrency: config.worker.concurrency,
       backoffMs: config.worker.backoffMs,
       backoffMaxMs: config.worker.backoffMaxMs,
-      process: createProcessor({ db: database.db, pubsub }),
+      process: createProcessor({ db: database.db, pubsub, detections: createDetectionWriter({ database, pubsub }) }),
       logger,
       onFailed: (job, err) => {
         // Every retry lands here; say only what needs a human: bad data and the last attempt.

@@ -1,11 +1,11 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { storeBacktestProgress, storeBacktestResult } from '../db/backtests.js';
 import type { Db } from '../db/client.js';
-import { storeDetection } from '../db/detections.js';
 import { storePublisherHealth } from '../db/publisher-health.js';
 import { storeRejection } from '../db/rejections.js';
-import { toWire, type AlertPubSub } from '../pubsub/topics.js';
+import type { AlertPubSub } from '../pubsub/topics.js';
 import { classifyDetection } from '../schema/classify.js';
+import type { DetectionWriter } from './detection-writer.js';
 import { jobDataSchemas } from './job-data.js';
 import type { ControlJobs, DetectionJobs } from './queues.js';
 
@@ -14,6 +14,7 @@ type AnyJob = Job<DetectionJobs[keyof DetectionJobs] | ControlJobs[keyof Control
 export interface ProcessorDeps {
   db: Db;
   pubsub: AlertPubSub;
+  detections: DetectionWriter;
 }
 
 /**
@@ -21,7 +22,7 @@ export interface ProcessorDeps {
  * query whatever it was sent. Bad job data fails at once (UnrecoverableError); anything
  * else (database or Redis unreachable) throws and BullMQ retries with backoff.
  */
-export function createProcessor({ db, pubsub }: ProcessorDeps) {
+export function createProcessor({ db, pubsub, detections }: ProcessorDeps) {
   return async function process(job: AnyJob): Promise<void> {
     const schema = jobDataSchemas[job.name as keyof typeof jobDataSchemas];
     if (!schema) throw new UnrecoverableError(`unknown job name "${job.name}"`);
@@ -31,17 +32,15 @@ export function createProcessor({ db, pubsub }: ProcessorDeps) {
     }
     const event = parsed.data;
     switch (event.kind) {
-      case 'pattern': {
-        const classification = classifyDetection(event);
-        const { row, inserted } = await storeDetection(db, event, classification);
+      case 'pattern':
         // A duplicate message is not delivered again. A job that started before may have
-        // stored the row and died before publishing, so a re-run publishes; subscribers'
-        // servers drop an id they have already delivered.
-        if (inserted || job.attemptsStarted > 1 || job.stalledCounter > 0) {
-          await pubsub.publish('patternAlert', toWire(row));
-        }
+        // stored its row and died before publishing, so a re-run publishes it.
+        await detections.write({
+          event,
+          classification: classifyDetection(event),
+          republish: job.attemptsStarted > 1 || job.stalledCounter > 0,
+        });
         return;
-      }
       case 'backtestProgress':
         await storeBacktestProgress(db, event);
         await pubsub.publish('backtestProgress', {

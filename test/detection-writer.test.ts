@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, type Database } from '../src/db/client.js';
+import { storeDetections } from '../src/db/detections.js';
+import { createPubSub, type AlertPubSub, type DetectionMessage } from '../src/pubsub/topics.js';
+import { createRedis } from '../src/redis/connections.js';
+import { createLogger } from '../src/runtime/logger.js';
+import { classifyDetection } from '../src/schema/classify.js';
+import type { PatternEvent } from '../src/schema/events.js';
+import { createDetectionWriter } from '../src/workers/detection-writer.js';
+import { createDisposers, createTestDatabase, REDIS_URL, uniqueId } from './utils/env.js';
+
+const disposers = createDisposers();
+const logger = createLogger('silent');
+let databaseUrl: string;
+let prefix: string;
+
+beforeAll(async () => {
+  databaseUrl = await createTestDatabase(disposers, 'writer');
+  prefix = uniqueId('pwt-writer');
+  const migrator = await createDatabase({ url: databaseUrl, dataDir: '.data' });
+  await migrator.migrate();
+  await migrator.close();
+});
+afterAll(() => disposers.run());
+
+async function openDatabase(): Promise<Database> {
+  const db = await createDatabase({ url: databaseUrl, dataDir: '.data', poolSize: 4 });
+  disposers.add(() => db.close());
+  return db;
+}
+
+function openPubSub(): AlertPubSub {
+  const ps = createPubSub(createRedis(REDIS_URL, 'publisher', logger), createRedis(REDIS_URL, 'subscriber', logger), prefix);
+  disposers.add(() => ps.close());
+  return ps;
+}
+
+function event(eventId: string, pattern = 'Doji', timeframe: string | null = null): PatternEvent {
+  const now = new Date().toISOString();
+  return {
+    kind: 'pattern',
+    eventId,
+    symbol: 'IBM',
+    pattern,
+    confidence: 0.75,
+    tierHint: null,
+    timeframe,
+    category: null,
+    price: null,
+    detectedAt: now,
+    receivedAt: now,
+    expiresAt: null,
+    source: 'test',
+    metadata: {},
+  };
+}
+
+describe('storeDetections', () => {
+  it('inserts a batch once, reports repeats as not inserted, and counts definitions', async () => {
+    const db = await openDatabase();
+    const id = uniqueId('batch');
+    const items = [event(`${id}-a`, 'Hammer', '1d'), event(`${id}-b`, 'Hammer', '5m'), event(`${id}-a`, 'Hammer', '1d')].map((e) => ({
+      event: e,
+      classification: classifyDetection(e),
+    }));
+    const first = await storeDetections(db.db, items);
+    expect(first.map((r) => r.inserted)).toEqual([true, true, false]);
+    expect(first[2]!.row.id).toBe(first[0]!.row.id);
+    const again = await storeDetections(db.db, items.slice(0, 2));
+    expect(again.map((r) => r.inserted)).toEqual([false, false]);
+    expect(again.map((r) => r.row.id)).toEqual(first.slice(0, 2).map((r) => r.row.id));
+    const defs = await db.db.query.patternDefinitions.findFirst({ where: (d, { eq }) => eq(d.name, 'Hammer') });
+    expect(defs).toMatchObject({ detections: 2, timeframes: ['1d', '5m'] });
+  });
+});
+
+describe('detection writer', () => {
+  it('makes ids visible and published in increasing order across two writers (two "processes")', async () => {
+    const [dbA, dbB] = await Promise.all([openDatabase(), openDatabase()]);
+    const listener = openPubSub();
+    const received: number[] = [];
+    await listener.subscribe('patternAlert', (m: DetectionMessage) => received.push(Number(m.id)));
+    const writers = [
+      createDetectionWriter({ database: dbA, pubsub: openPubSub(), maxBatch: 7 }),
+      createDetectionWriter({ database: dbB, pubsub: openPubSub(), maxBatch: 5 }),
+    ];
+    const run = uniqueId('order');
+    const N = 400;
+    await Promise.all(
+      Array.from({ length: N }, (_, i) => {
+        const e = event(`${run}-${i}`);
+        return writers[i % 2]!.write({ event: e, classification: classifyDetection(e), republish: false });
+      }),
+    );
+    const deadline = Date.now() + 5_000;
+    while (received.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(received).toHaveLength(N);
+    for (let i = 1; i < received.length; i++) expect(received[i]).toBeGreaterThan(received[i - 1]!);
+
+    // A re-run of an already-stored event publishes only when asked to.
+    const e = event(`${run}-0`);
+    const before = received.length;
+    await writers[0]!.write({ event: e, classification: classifyDetection(e), republish: false });
+    await writers[1]!.write({ event: e, classification: classifyDetection(e), republish: true });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(received.slice(before)).toEqual([received[0]]);
+  });
+});
