@@ -37,7 +37,7 @@ async function serve(command: string, config: Config): Promise<void> {
   const lifecycle = createLifecycle(log);
   exitOnSignals(lifecycle, config.shutdownTimeoutMs, log);
   if (command === 'all') {
-    const stopRedis = await ensureLocalRedis(config.redisUrl, config.dataDir, log);
+    const stopRedis = await ensureLocalRedis(config.redis.url, config.dataDir, log);
     if (stopRedis) lifecycle.defer('private redis-server', stopRedis);
   }
   try {

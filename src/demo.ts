@@ -25,7 +25,7 @@ export async function runDemo(config: Config, args: string[]): Promise<number> {
   const jobId = `demo-${run}`;
   const source = `demo-${run}`;
   const expected = new Map<string, Expectation>();
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
   const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
 
   const arrived = (key: string, detail: string) => {

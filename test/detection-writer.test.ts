@@ -11,6 +11,7 @@ import { createDisposers, createTestDatabase, REDIS_URL, uniqueId } from './util
 
 const disposers = createDisposers();
 const logger = createLogger('silent');
+const redis = { url: REDIS_URL, clusterNodes: null };
 let databaseUrl: string;
 let prefix: string;
 
@@ -30,7 +31,7 @@ async function openDatabase(): Promise<Database> {
 }
 
 function openPubSub(): AlertPubSub {
-  const ps = createPubSub(createRedis(REDIS_URL, 'publisher', logger), createRedis(REDIS_URL, 'subscriber', logger), prefix);
+  const ps = createPubSub(createRedis(redis, 'publisher', logger), createRedis(redis, 'subscriber', logger), prefix);
   disposers.add(() => ps.close());
   return ps;
 }

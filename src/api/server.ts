@@ -4,7 +4,7 @@ import type { ExecutionArgs, GraphQLError } from 'graphql';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createSchema, createYoga, maskError } from 'graphql-yoga';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { WebSocketServer } from 'ws';
 import type { Database } from '../db/client.js';
 import { typeDefs } from '../schema/graphql.js';
@@ -20,7 +20,7 @@ export interface ApiServerOptions {
   queues: Queues;
   hub: LiveHub;
   /** The producer connection, pinged by /healthz. */
-  redis: Redis;
+  redis: RedisClient;
   port: number;
   host: string;
   logger: Logger;

@@ -7,6 +7,10 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, 'must be a comma-separated list of host:port')
+    .optional(),
   DATABASE_URL: z
     .string()
     .url()
@@ -25,15 +29,24 @@ const envSchema = z.object({
   JOB_BACKOFF_MAX_MS: positiveInt(30_000),
   COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  INGEST_STREAMS: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
+  INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
+  INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
 export type Env = z.infer<typeof envSchema>;
 
+export interface RedisTarget {
+  url: string;
+  /** Set for Redis Cluster: the seed nodes; `url` then only lends its credentials. */
+  clusterNodes: { host: string; port: number }[] | null;
+}
+
 export interface Config {
   port: number;
   host: string;
-  redisUrl: string;
+  redis: RedisTarget;
   /** Undefined means the embedded PGlite database under `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
@@ -49,6 +62,8 @@ export interface Config {
   };
   shutdownTimeoutMs: number;
   logLevel: Env['LOG_LEVEL'];
+  /** Also read each channel from a Redis Stream of the same name (at-least-once ingest). */
+  streams: { enabled: boolean; group: string; claimIdleMs: number };
 }
 
 export interface Channels {
@@ -78,7 +93,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     host: e.HOST,
-    redisUrl: e.REDIS_URL,
+    redis: {
+      url: e.REDIS_URL,
+      clusterNodes: e.REDIS_CLUSTER_NODES
+        ? e.REDIS_CLUSTER_NODES.split(',').map((node) => {
+            const [host, port] = node.trim().split(':');
+            return { host: host!, port: Number(port) };
+          })
+        : null,
+    },
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     channels: {
@@ -98,5 +121,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    streams: {
+      enabled: ['true', '1', 'on'].includes(e.INGEST_STREAMS),
+      group: e.INGEST_STREAM_GROUP,
+      claimIdleMs: e.INGEST_STREAM_CLAIM_MS,
+    },
   };
 }

@@ -1,5 +1,5 @@
 import { RedisPubSub } from 'graphql-redis-subscriptions';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type { BacktestJobRow } from '../db/backtests.js';
 import type { DetectionRow } from '../db/detections.js';
 import type { PublisherHealthRow } from '../db/publisher-health.js';
@@ -47,7 +47,7 @@ export function toWire<T extends object>(value: T): Wire<T> {
  * issue nothing but (UN)SUBSCRIBE). Channel names carry `prefix`, so several deployments,
  * or test files, share one Redis without hearing each other.
  */
-export function createPubSub(publisher: Redis, subscriber: Redis, prefix: string): AlertPubSub {
+export function createPubSub(publisher: RedisClient, subscriber: RedisClient, prefix: string): AlertPubSub {
   const engine = new RedisPubSub({ publisher, subscriber });
   // Prefixed here rather than with `triggerTransform`, which the engine applies to
   // subscribe but not to publish.

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createApiServer, type ApiServer } from '../api/server.js';
 import { createLiveHub } from '../api/live-hub.js';
 import type { Config } from '../config/env.js';
@@ -6,6 +8,8 @@ import { createPubSub, type AlertPubSub } from '../pubsub/topics.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
 import { createDetectionWriter } from '../workers/detection-writer.js';
 import { createIngest, type Ingest } from '../workers/ingest.js';
+import { createIntake } from '../workers/intake.js';
+import { createStreamIngest } from '../workers/stream-ingest.js';
 import { createProcessor } from '../workers/processor.js';
 import { createQueues, type Queues } from '../workers/queues.js';
 import { createWorkers } from '../workers/worker.js';
@@ -37,9 +41,9 @@ const SUBSCRIBER_QUEUE_LIMIT = 10_000;
 export async function startSystem(config: Config, roles: Roles, lifecycle: Lifecycle, logger: Logger): Promise<RunningSystem> {
   const name = `patternwire:${[roles.api && 'api', roles.ingest && 'ingest', roles.worker && 'worker'].filter(Boolean).join('+')}`;
 
-  const producer = createRedis(config.redisUrl, 'producer', logger, name);
+  const producer = createRedis(config.redis, 'producer', logger, name);
   lifecycle.defer('redis producer', () => void producer.disconnect());
-  await waitForRedis(producer, config.redisUrl);
+  await waitForRedis(producer, config.redis.clusterNodes ? 'the REDIS_CLUSTER_NODES' : config.redis.url);
 
   let database: Database | null = null;
   if (roles.api || roles.worker || roles.migrate) {
@@ -60,8 +64,8 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   let pubsub: AlertPubSub | null = null;
   if (roles.api || roles.worker) {
     pubsub = createPubSub(
-      createRedis(config.redisUrl, 'publisher', logger, name),
-      createRedis(config.redisUrl, 'subscriber', logger, name),
+      createRedis(config.redis, 'publisher', logger, name),
+      createRedis(config.redis, 'subscriber', logger, name),
       config.pubsubPrefix,
     );
     const ps = pubsub;
@@ -69,7 +73,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   }
 
   if (roles.worker && database && pubsub) {
-    const connection = createRedis(config.redisUrl, 'worker', logger, name);
+    const connection = createRedis(config.redis, 'worker', logger, name);
     lifecycle.defer('redis worker', () => void connection.disconnect());
     const workers = await createWorkers({
       connection,
@@ -101,12 +105,27 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
 
   let ingest: Ingest | null = null;
   if (roles.ingest) {
-    const subscriber = createRedis(config.redisUrl, 'ingest', logger, name);
+    const intake = createIntake({ queues, channels: config.channels, logger });
+    const channels = Object.values(config.channels);
+    const subscriber = createRedis(config.redis, 'ingest', logger, name);
     lifecycle.defer('redis ingest', () => void subscriber.disconnect());
-    ingest = createIngest({ subscriber, queues, channels: config.channels, logger });
+    ingest = createIngest({ subscriber, intake, channels });
     await ingest.start();
-    const running = ingest;
-    lifecycle.defer('ingest', () => running.stop());
+    const pubsubIngest = ingest;
+    lifecycle.defer('ingest', () => pubsubIngest.stop());
+    if (config.streams.enabled) {
+      const streams = createStreamIngest({
+        connect: () => createRedis(config.redis, 'stream', logger, name),
+        intake,
+        streams: channels,
+        group: config.streams.group,
+        consumer: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+        claimIdleMs: config.streams.claimIdleMs,
+        logger,
+      });
+      await streams.start();
+      lifecycle.defer('stream ingest', () => streams.stop());
+    }
   }
 
   return { api, ingest, database, queues };

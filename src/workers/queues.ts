@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type {
   BacktestProgressEvent,
   BacktestResultEvent,
@@ -62,7 +62,7 @@ export function defaultJobOptions(s: QueueSettings): JobsOptions {
 }
 
 /** Uses the caller's connection (the `producer` role); closing the queues leaves it open. */
-export function createQueues(connection: Redis, settings: QueueSettings): Queues {
+export function createQueues(connection: RedisClient, settings: QueueSettings): Queues {
   const opts = { connection, prefix: settings.prefix, defaultJobOptions: defaultJobOptions(settings) };
   const detections: DetectionQueue = new Queue(QUEUE_NAMES.detections, opts);
   const control: ControlQueue = new Queue(QUEUE_NAMES.control, opts);

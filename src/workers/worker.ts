@@ -1,11 +1,11 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { throttled, type Logger } from '../runtime/logger.js';
 import { QUEUE_NAMES } from './queues.js';
 
 export interface WorkersOptions {
   /** A `worker`-role connection (maxRetriesPerRequest: null); BullMQ duplicates it for blocking reads. */
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   concurrency: number;
   backoffMs: number;

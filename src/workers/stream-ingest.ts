@@ -1,0 +1,119 @@
+import type { RedisClient } from '../redis/connections.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Ingest } from './ingest.js';
+import type { Intake } from './intake.js';
+
+export interface StreamIngestOptions {
+  /** Opens a `stream`-role connection; each stream blocks on one of its own. */
+  connect(): RedisClient;
+  intake: Intake;
+  /** Stream keys: the channel names. */
+  streams: string[];
+  group: string;
+  /** Unique per process, so a dead process's pending entries can be told apart and reclaimed. */
+  consumer: string;
+  /** An entry delivered this long ago and never acknowledged is taken over. */
+  claimIdleMs: number;
+  logger: Logger;
+  blockMs?: number;
+  count?: number;
+}
+
+type Entry = [id: Buffer, fields: Buffer[]];
+
+/** The message bytes of an entry: its `message`, `data` or `payload` field, else its first value. */
+function payloadOf(fields: Buffer[]): Buffer {
+  for (const name of ['message', 'data', 'payload']) {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1]!;
+  }
+  return fields[1] ?? Buffer.alloc(0);
+}
+
+/**
+ * At-least-once ingest from Redis Streams named like the channels: a consumer group per
+ * deployment, an entry acknowledged only after its job is enqueued, and entries of a consumer
+ * that died (pending longer than `claimIdleMs`) claimed by a live one. The job id is the dedup
+ * key, so an entry read twice, or heard on pub/sub as well, is still one job.
+ */
+export function createStreamIngest(o: StreamIngestOptions): Ingest {
+  const blockMs = o.blockMs ?? 1_000;
+  const count = o.count ?? 100;
+  const connections: RedisClient[] = [];
+  const loops: Promise<void>[] = [];
+  let running = false;
+
+  async function handle(client: RedisClient, stream: string, entries: Entry[]): Promise<void> {
+    const done: Buffer[] = [];
+    // In order, so a stream's messages are enqueued in the order they were added.
+    for (const [id, fields] of entries) {
+      if (await o.intake.accept(stream, payloadOf(fields))) done.push(id);
+    }
+    if (done.length) await client.xack(stream, o.group, ...done);
+  }
+
+  async function readLoop(client: RedisClient, stream: string): Promise<void> {
+    while (running) {
+      try {
+        const reply = (await client.callBuffer(
+          'XREADGROUP', 'GROUP', o.group, o.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>',
+        )) as [Buffer, Entry[]][] | null;
+        for (const [, entries] of reply ?? []) await handle(client, stream, entries);
+      } catch (err) {
+        if (!running) break;
+        o.logger.error(`[stream-ingest] ${stream}: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  async function claimLoop(client: RedisClient, stream: string): Promise<void> {
+    while (running) {
+      try {
+        let cursor = '0-0';
+        do {
+          const [next, entries] = (await client.callBuffer(
+            'XAUTOCLAIM', stream, o.group, o.consumer, o.claimIdleMs, cursor, 'COUNT', count,
+          )) as [Buffer, (Entry | null)[]];
+          cursor = next.toString();
+          const live = entries.filter((e): e is Entry => e !== null && e[1] !== null);
+          if (live.length) {
+            o.logger.info(`[stream-ingest] ${stream}: took over ${live.length} entries left unacknowledged`);
+            await handle(client, stream, live);
+          }
+        } while (cursor !== '0-0' && running);
+      } catch (err) {
+        if (!running) break;
+        o.logger.error(`[stream-ingest] ${stream} claim: ${(err as Error).message}`);
+      }
+      await sleepWhile(() => running, Math.max(250, o.claimIdleMs / 2));
+    }
+  }
+
+  return {
+    async start() {
+      running = true;
+      for (const stream of o.streams) {
+        const reader = o.connect();
+        const claimer = o.connect();
+        connections.push(reader, claimer);
+        try {
+          // From the start of the stream: what was added before Patternwire first ran is read too.
+          await reader.xgroup('CREATE', stream, o.group, '0', 'MKSTREAM');
+        } catch (err) {
+          if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+        }
+        loops.push(readLoop(reader, stream), claimLoop(claimer, stream));
+      }
+    },
+    async stop() {
+      running = false;
+      await Promise.allSettled(loops);
+      for (const c of connections) c.disconnect();
+    },
+  };
+}
+
+async function sleepWhile(condition: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (condition() && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(100, until - Date.now())));
+}
