@@ -1,14 +1,16 @@
 import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
-import { badUserInput } from './errors.js';
 
+// Plain errors, not GraphQLErrors: graphql-js then wraps them with the expected type and the
+// location of the bad value, and the user-input-errors plugin tags them BAD_USER_INPUT with
+// the argument's name. (A GraphQLError thrown here is reported as is, without either.)
 function toDate(value: unknown): Date {
-  if (typeof value !== 'string') throw badUserInput(`DateTime must be an ISO-8601 string, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string') throw new TypeError(`DateTime must be an ISO-8601 string, got ${JSON.stringify(value)}`);
   // Require at least a full date, so "5" or "yesterday" are not silently accepted by Date.parse.
   if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
-    throw badUserInput(`DateTime must be an ISO-8601 string such as 2026-11-26T14:30:00Z, got "${value}"`);
+    throw new TypeError(`DateTime must be an ISO-8601 string such as 2026-11-26T14:30:00Z, got "${value}"`);
   }
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw badUserInput(`DateTime "${value}" is not a valid date`);
+  if (Number.isNaN(d.getTime())) throw new TypeError(`DateTime "${value}" is not a valid date`);
   return d;
 }
 
@@ -22,7 +24,7 @@ export const DateTime = new GraphQLScalarType<Date, string>({
   },
   parseValue: toDate,
   parseLiteral(ast) {
-    if (ast.kind !== Kind.STRING) throw badUserInput('DateTime must be a string');
+    if (ast.kind !== Kind.STRING) throw new TypeError('DateTime must be a string');
     return toDate(ast.value);
   },
 });

@@ -14,6 +14,7 @@ import { createGraphiqlHandler } from './graphiql.js';
 import type { LiveHub } from './live-hub.js';
 import { resolvers, type ApiContext } from './resolvers.js';
 import { handleRestRequest } from './rest.js';
+import { useUserInputErrors } from './user-input-errors.js';
 
 export interface ApiServerOptions {
   database: Database;
@@ -36,6 +37,20 @@ export interface ApiServer {
 
 export const GRAPHQL_PATH = '/graphql';
 
+/** Contract §2: the codes of errors the client caused, shown as they are; anything else is masked. */
+const CLIENT_ERROR_CODES = new Set(['BAD_USER_INPUT', 'NOT_FOUND', 'UNAUTHENTICATED', 'FORBIDDEN']);
+
+/**
+ * Decided by name and code, not by class: yoga's own test (`instanceof GraphQLError` down the
+ * `originalError` chain) fails when `graphql` is loaded twice (vitest loads it as ESM for our
+ * code and as CJS for yoga), and would then mask every deliberate BAD_USER_INPUT.
+ */
+function isClientError(error: unknown): error is Error {
+  if (!(error instanceof Error) || error.name !== 'GraphQLError') return false;
+  const code = (error as { extensions?: { code?: unknown } }).extensions?.code;
+  return typeof code === 'string' && CLIENT_ERROR_CODES.has(code);
+}
+
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
   const context: ApiContext = { db: o.database.db, queues: o.queues, hub: o.hub };
@@ -47,8 +62,10 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     landingPage: false,
     context: () => context,
     logging: false,
+    plugins: [useUserInputErrors()],
     maskedErrors: {
       maskError(error, message, isDev) {
+        if (isClientError(error)) return error;
         const masked = maskError(error, message, isDev);
         if (masked !== error) {
           const cause = (error as { originalError?: unknown }).originalError ?? error;

@@ -57,7 +57,10 @@ export function createPubSub(publisher: RedisClient, subscriber: RedisClient, pr
     subscribe: (topic, onMessage) => engine.subscribe(channel(topic), onMessage),
     unsubscribe: (id) => engine.unsubscribe(id),
     async close() {
-      await engine.close();
+      // QUIT is a command: with Redis gone it would wait for a reconnect (on the subscriber
+      // connection, forever). Then just drop the connections.
+      if (publisher.status === 'ready' && subscriber.status === 'ready') await engine.close();
+      else for (const client of [publisher, subscriber]) client.disconnect();
     },
   };
 }

@@ -58,7 +58,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
     attempts: config.worker.attempts,
     backoffMs: config.worker.backoffMs,
     completedRetentionSeconds: config.worker.completedRetentionSeconds,
-  });
+  }, logger);
   lifecycle.defer('queues', () => queues.close());
 
   let pubsub: AlertPubSub | null = null;

@@ -31,7 +31,10 @@ export function createIngest({ subscriber, intake, channels }: { subscriber: Red
       if (listening) {
         listening = false;
         subscriber.off('messageBuffer', onMessage);
-        await subscriber.unsubscribe().catch(() => undefined);
+        // With Redis gone, UNSUBSCRIBE would wait in the offline queue forever (this connection
+        // never gives up on a command). The listener is already off and the connection is
+        // closed next, so it is not worth waiting for.
+        await Promise.race([subscriber.unsubscribe().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]);
       }
       await Promise.allSettled([...inFlight]);
     },

@@ -1,5 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
+import { throttled, type Logger } from '../runtime/logger.js';
 import type {
   BacktestProgressEvent,
   BacktestResultEvent,
@@ -62,10 +63,13 @@ export function defaultJobOptions(s: QueueSettings): JobsOptions {
 }
 
 /** Uses the caller's connection (the `producer` role); closing the queues leaves it open. */
-export function createQueues(connection: RedisClient, settings: QueueSettings): Queues {
+export function createQueues(connection: RedisClient, settings: QueueSettings, logger: Logger): Queues {
   const opts = { connection, prefix: settings.prefix, defaultJobOptions: defaultJobOptions(settings) };
   const detections: DetectionQueue = new Queue(QUEUE_NAMES.detections, opts);
   const control: ControlQueue = new Queue(QUEUE_NAMES.control, opts);
+  // Without a listener BullMQ prints every reconnect failure in full, past LOG_LEVEL.
+  const report = throttled(logger.error);
+  for (const q of [detections, control]) q.on('error', (err) => report(`[queue:${q.name}] ${err.message}`));
   return {
     detections,
     control,

@@ -107,8 +107,12 @@ export function createStreamIngest(o: StreamIngestOptions): Ingest {
     },
     async stop() {
       running = false;
-      await Promise.allSettled(loops);
+      // A read blocks at most `blockMs`; with Redis gone it would wait for ever, so after that
+      // the connections are dropped, which fails whatever is still waiting.
+      const settled = Promise.allSettled(loops);
+      await Promise.race([settled, new Promise((r) => setTimeout(r, blockMs + 1_000).unref())]);
       for (const c of connections) c.disconnect();
+      await settled;
     },
   };
 }

@@ -54,7 +54,11 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
       await Promise.all([detections.waitUntilReady(), control.waitUntilReady()]);
     },
     async close() {
-      await Promise.all([detections.close(), control.close()]);
+      // With Redis gone a graceful close never returns (BullMQ QUITs connections that never give
+      // up on a command), and nothing in flight could be acknowledged anyway: close at once.
+      // A job cut short stays in Redis and is retried as stalled.
+      const force = o.connection.status !== 'ready';
+      await Promise.all([detections.close(force), control.close(force)]);
     },
   };
 }
