@@ -1,7 +1,8 @@
 /**
  * A push-to-pull bridge: listeners push, a subscription's `for await` pulls. Bounded, so a
  * client that stops reading cannot grow the server's memory: past `limit` queued items the
- * stream fails with SlowConsumerError and the caller drops that subscription.
+ * stream fails with SlowConsumerError and `onOverflow` is told (the API then closes that
+ * client's connection; it resumes with `after`).
  */
 export class SlowConsumerError extends Error {
   override name = 'SlowConsumerError';
@@ -13,7 +14,13 @@ export interface EventStream<T> extends AsyncIterableIterator<T> {
   end(): void;
 }
 
-export function createEventStream<T>(options: { limit: number; onClose: () => void }): EventStream<T> {
+export interface EventStreamOptions {
+  limit: number;
+  onClose: () => void;
+  onOverflow?: (error: SlowConsumerError) => void;
+}
+
+export function createEventStream<T>(options: EventStreamOptions): EventStream<T> {
   const queue: T[] = [];
   let waiting: ((r: IteratorResult<T>) => void) | null = null;
   let failWaiting: ((err: Error) => void) | null = null;
@@ -37,9 +44,11 @@ export function createEventStream<T>(options: { limit: number; onClose: () => vo
         return;
       }
       if (queue.length >= options.limit) {
-        error = new SlowConsumerError(`more than ${options.limit} events queued for a subscriber that is not reading`);
+        const overflow = new SlowConsumerError(`more than ${options.limit} events queued for a subscriber that is not reading`);
+        error = overflow;
         queue.length = 0;
         close();
+        options.onOverflow?.(overflow);
         return;
       }
       queue.push(value);

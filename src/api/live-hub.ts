@@ -1,9 +1,16 @@
 import type { AlertPubSub, Topic, TopicMessages } from '../pubsub/topics.js';
-import { createEventStream, type EventStream } from './event-stream.js';
+import { createEventStream, type EventStream, type SlowConsumerError } from './event-stream.js';
 
 export interface LiveHub {
-  /** Every live message of `topic` that passes `accept`, queued for one subscriber. */
-  stream<T extends Topic>(topic: T, accept: (m: TopicMessages[T]) => boolean): EventStream<TopicMessages[T]>;
+  /**
+   * Every live message of `topic` that passes `accept`, queued for one subscriber; past the
+   * queue limit the stream fails and `onOverflow` is called.
+   */
+  stream<T extends Topic>(
+    topic: T,
+    accept: (m: TopicMessages[T]) => boolean,
+    onOverflow?: (error: SlowConsumerError) => void,
+  ): EventStream<TopicMessages[T]>;
   /** Open subscriber streams on this process. */
   subscriberCount(): number;
   close(): Promise<void>;
@@ -52,11 +59,11 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
   );
 
   return {
-    stream(topic, accept) {
+    stream(topic, accept, onOverflow) {
       const set = listeners.get(topic)!;
       const listener: Listener = {
         accept: accept as (m: never) => boolean,
-        stream: createEventStream<unknown>({ limit: queueLimit, onClose: () => set.delete(listener) }),
+        stream: createEventStream<unknown>({ limit: queueLimit, onClose: () => set.delete(listener), onOverflow }),
       };
       set.add(listener);
       return listener.stream as EventStream<TopicMessages[typeof topic]>;

@@ -14,6 +14,7 @@ import type { Tier } from '../schema/events.js';
 import { compileFilter, type PatternFilter } from '../schema/pattern-filter.js';
 import type { Queues } from '../workers/queues.js';
 import { badUserInput } from './errors.js';
+import type { SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -22,6 +23,8 @@ export interface ApiContext {
   db: Db;
   queues: Queues;
   hub: LiveHub;
+  /** Ends the client's connection when it cannot keep up (a WebSocket is closed with 1013). */
+  onSlowConsumer: (error: SlowConsumerError) => void;
 }
 
 const MAX_PAGE = 500;
@@ -105,7 +108,7 @@ async function* patternAlerts(
   after: number | null,
 ): AsyncGenerator<DetectionMessage | DetectionRow> {
   const compiled = compileFilter(filter);
-  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m));
+  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
   try {
     const replayed = new Set<number>();
     if (after !== null) {
@@ -132,7 +135,7 @@ async function* patternAlerts(
 }
 
 async function* systemHealthStream(ctx: ApiContext) {
-  const live = ctx.hub.stream('systemHealth', () => true);
+  const live = ctx.hub.stream('systemHealth', () => true, ctx.onSlowConsumer);
   try {
     yield { systemHealth: { publisher: await latestPublisherHealth(ctx.db) } };
     for await (const publisher of live) yield { systemHealth: { publisher } };
@@ -202,11 +205,11 @@ export const resolvers = {
       resolve: (payload: DetectionRow | DetectionMessage) => payload,
     },
     backtestProgress: {
-      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestProgress', byJobId(args.jobId)),
+      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestProgress', byJobId(args.jobId), ctx.onSlowConsumer),
       resolve: (payload: unknown) => payload,
     },
     backtestResult: {
-      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestResult', byJobId(args.jobId)),
+      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestResult', byJobId(args.jobId), ctx.onSlowConsumer),
       resolve: (payload: unknown) => payload,
     },
     systemHealth: {

@@ -5,7 +5,7 @@ import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createSchema, createYoga, maskError } from 'graphql-yoga';
 import type { RedisClient } from '../redis/connections.js';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Database } from '../db/client.js';
 import { typeDefs } from '../schema/graphql.js';
 import type { Logger } from '../runtime/logger.js';
@@ -37,6 +37,9 @@ export interface ApiServer {
 
 export const GRAPHQL_PATH = '/graphql';
 
+/** 1013 "Try Again Later": a reconnecting client is welcome (and resumes with `after`). */
+export const SLOW_CONSUMER_CLOSE_CODE = 1013;
+
 /** Contract §2: the codes of errors the client caused, shown as they are; anything else is masked. */
 const CLIENT_ERROR_CODES = new Set(['BAD_USER_INPUT', 'NOT_FOUND', 'UNAUTHENTICATED', 'FORBIDDEN']);
 
@@ -53,14 +56,23 @@ function isClientError(error: unknown): error is Error {
 
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
-  const context: ApiContext = { db: o.database.db, queues: o.queues, hub: o.hub };
+  const shared = { db: o.database.db, queues: o.queues, hub: o.hub };
 
-  const yoga = createYoga<{ req?: IncomingMessage }, ApiContext>({
+  const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket }, ApiContext>({
     schema: createSchema<ApiContext>({ typeDefs, resolvers }),
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: false,
     landingPage: false,
-    context: () => context,
+    // Over graphql-ws the initial context carries the socket (see onSubscribe below); a client
+    // too slow for its subscriptions loses the connection, not the server its memory.
+    context: ({ socket }) => ({
+      ...shared,
+      onSlowConsumer: (error) => {
+        if (!socket || socket.readyState !== socket.OPEN) return;
+        logger.warn(`[api] closing a slow WebSocket client: ${error.message}`);
+        socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Too slow: events were queued past the limit; resume with after');
+      },
+    }),
     logging: false,
     plugins: [useUserInputErrors()],
     maskedErrors: {

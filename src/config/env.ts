@@ -29,6 +29,7 @@ const envSchema = z.object({
   JOB_BACKOFF_MAX_MS: positiveInt(30_000),
   COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  SUBSCRIBER_QUEUE_LIMIT: positiveInt(10_000),
   INGEST_STREAMS: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
   INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
   INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
@@ -61,6 +62,8 @@ export interface Config {
     completedRetentionSeconds: number;
   };
   shutdownTimeoutMs: number;
+  /** Events queued for one subscription before its client is dropped as too slow. */
+  subscriberQueueLimit: number;
   logLevel: Env['LOG_LEVEL'];
   /** Also read each channel from a Redis Stream of the same name (at-least-once ingest). */
   streams: { enabled: boolean; group: string; claimIdleMs: number };
@@ -120,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       completedRetentionSeconds: e.COMPLETED_JOB_RETENTION_SECONDS,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    subscriberQueueLimit: e.SUBSCRIBER_QUEUE_LIMIT,
     logLevel: e.LOG_LEVEL,
     streams: {
       enabled: ['true', '1', 'on'].includes(e.INGEST_STREAMS),

@@ -31,9 +31,6 @@ export interface RunningSystem {
   queues: Queues;
 }
 
-/** Per-subscriber bound on undelivered events before a slow subscription is dropped. */
-const SUBSCRIBER_QUEUE_LIMIT = 10_000;
-
 /**
  * Starts the roles one process plays, each with its own connections, registering every
  * resource on `lifecycle` in the order that makes reverse teardown correct.
@@ -96,7 +93,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
 
   let api: ApiServer | null = null;
   if (roles.api && database && pubsub) {
-    const hub = await createLiveHub({ pubsub, queueLimit: SUBSCRIBER_QUEUE_LIMIT });
+    const hub = await createLiveHub({ pubsub, queueLimit: config.subscriberQueueLimit });
     lifecycle.defer('live hub', () => hub.close());
     api = await createApiServer({ database, queues, hub, redis: producer, port: config.port, host: config.host, logger });
     const server = api;

@@ -1,0 +1,143 @@
+/**
+ * A small client for `patternAlert` that never misses one: it remembers the last detection id
+ * it delivered and, whenever the connection drops or the server ends the subscription, opens a
+ * new one with `after` set to that id, with exponential backoff. It depends only on the
+ * graphql-ws client, so it runs in Node (pass `webSocketImpl: WebSocket` from `ws`) and in
+ * browsers (global WebSocket).
+ */
+import { createClient, type Client } from 'graphql-ws';
+
+export interface PatternFilterInput {
+  symbols?: string[];
+  patterns?: string[];
+  tiers?: ('DAILY' | 'INTRADAY' | 'COMBO')[];
+  minConfidence?: number;
+  minPriority?: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW';
+  since?: string;
+  until?: string;
+}
+
+export interface Alert {
+  id: string;
+  [field: string]: unknown;
+}
+
+export type AlertClientState = 'connecting' | 'live' | 'reconnecting' | 'closed';
+
+export interface AlertClientOptions {
+  /** ws:// or wss:// URL of `/graphql`. */
+  url: string;
+  filter?: PatternFilterInput;
+  /** Start after this id (replaying what is stored after it); null or absent means live only. */
+  after?: string | null;
+  /** The fields to select; must include `id`. */
+  selection?: string;
+  webSocketImpl?: unknown;
+  onAlert(alert: Alert): void;
+  onStateChange?(state: AlertClientState): void;
+  /** A subscription error the server reported (e.g. a bad filter): the client stops. */
+  onError?(error: unknown): void;
+  backoff?: { initialMs?: number; maxMs?: number };
+}
+
+export interface AlertClient {
+  /** The id of the last alert delivered: where a new subscription resumes. */
+  lastId(): string | null;
+  state(): AlertClientState;
+  close(): Promise<void>;
+}
+
+const DEFAULT_SELECTION = 'id eventId symbol pattern confidence tier priority timeframe category price detectedAt receivedAt expiresAt source metadata';
+
+export function createAlertClient(o: AlertClientOptions): AlertClient {
+  const initialMs = o.backoff?.initialMs ?? 100;
+  const maxMs = o.backoff?.maxMs ?? 5_000;
+  const query = `subscription PatternAlerts($filter: PatternFilter, $after: ID) {
+    patternAlert(filter: $filter, after: $after) { ${o.selection ?? DEFAULT_SELECTION} }
+  }`;
+  let lastId: string | null = o.after ?? null;
+  let state: AlertClientState = 'connecting';
+  let closed = false;
+  let attempt = 0;
+  let client: Client | null = null;
+  let retryTimer: ReturnType<typeof setTimeout> | null = null;
+
+  const setState = (s: AlertClientState) => {
+    if (state === s) return;
+    state = s;
+    o.onStateChange?.(s);
+  };
+
+  function scheduleReconnect() {
+    if (closed) return;
+    setState('reconnecting');
+    const delay = Math.min(initialMs * 2 ** attempt, maxMs) * (0.5 + Math.random() / 2);
+    attempt++;
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  function connect() {
+    retryTimer = null;
+    if (closed) return;
+    const current = createClient({
+      url: o.url,
+      webSocketImpl: o.webSocketImpl,
+      lazy: false,
+      // This client owns reconnection, so each new socket subscribes with the newest `after`.
+      retryAttempts: 0,
+      keepAlive: 10_000,
+      // The subscription's error sink below handles a failed or closed socket; graphql-ws's
+      // default for a non-lazy client would also console.error every failed attempt.
+      onNonLazyError: () => undefined,
+      on: { connected: () => setState('live') },
+    });
+    client = current;
+    let finished = false;
+    const finish = (reconnect: boolean, error?: unknown) => {
+      if (finished) return;
+      finished = true;
+      void current.dispose();
+      if (client === current) client = null;
+      if (error !== undefined) o.onError?.(error);
+      if (reconnect) scheduleReconnect();
+      else setState('closed');
+    };
+    current.subscribe<{ patternAlert: Alert }>(
+      { query, variables: { filter: o.filter ?? null, after: lastId } },
+      {
+        next: (result) => {
+          if (result.errors?.length) {
+            // The server rejected the subscription itself (bad input): retrying cannot help.
+            finish(false, result.errors);
+            return;
+          }
+          const alert = result.data?.patternAlert;
+          if (!alert) return;
+          attempt = 0;
+          // Replay is oldest first and live follows in id order; never move the cursor back.
+          if (lastId === null || BigInt(alert.id) > BigInt(lastId)) lastId = alert.id;
+          o.onAlert(alert);
+        },
+        // A socket that closed or failed: resume from the last id.
+        error: () => finish(true),
+        // The server ended the subscription (e.g. shutting down): resume too.
+        complete: () => finish(true),
+      },
+    );
+  }
+
+  connect();
+
+  return {
+    lastId: () => lastId,
+    state: () => state,
+    async close() {
+      closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      const c = client;
+      client = null;
+      setState('closed');
+      await c?.dispose();
+    },
+  };
+}
