@@ -1,7 +1,14 @@
 import type { Db } from '../db/client.js';
 import { lastReceivedAt } from '../db/detections.js';
 import { countRejections } from '../db/rejections.js';
+import { withTimeout } from '../runtime/timeout.js';
 import type { Queues } from '../workers/queues.js';
+
+/**
+ * As /healthz: a dependency that does not answer in time is down. (With Redis gone, a command
+ * waits for the client's next reconnect attempt, up to 5 s later.)
+ */
+export const DEPENDENCY_TIMEOUT_MS = 2_000;
 
 export interface PipelineHealth {
   status: 'ok' | 'degraded' | 'down';
@@ -22,34 +29,23 @@ export interface PipelineHealthDeps {
 }
 
 /**
- * As /healthz: a dependency that does not answer in time is down. (With Redis gone, a command
- * waits for the client's next reconnect attempt, up to 5 s later.)
- */
-function within<T>(work: Promise<T>, ms = 2_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
  * `down` when Redis or the database does not answer, `degraded` when jobs have failed for
  * good or wait with no worker to take them, else `ok`.
  */
 export async function readPipelineHealth({ db, queues, subscribers }: PipelineHealthDeps): Promise<PipelineHealth> {
   const reasons: string[] = [];
   const [counts, dbFacts] = await Promise.all([
-    within(
+    withTimeout(
       Promise.all([
         queues.detections.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
         queues.control.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
       ]),
+      DEPENDENCY_TIMEOUT_MS,
     ).catch((err: Error) => {
       reasons.push(`Redis: ${err.message}`);
       return null;
     }),
-    within(Promise.all([countRejections(db), lastReceivedAt(db)])).catch((err: Error) => {
+    withTimeout(Promise.all([countRejections(db), lastReceivedAt(db)]), DEPENDENCY_TIMEOUT_MS).catch((err: Error) => {
       reasons.push(`database: ${err.message}`);
       return null;
     }),

@@ -9,9 +9,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Database } from '../db/client.js';
 import { typeDefs } from '../schema/graphql.js';
 import type { Logger } from '../runtime/logger.js';
+import { withTimeout } from '../runtime/timeout.js';
 import type { Queues } from '../workers/queues.js';
 import { createGraphiqlHandler } from './graphiql.js';
 import type { LiveHub } from './live-hub.js';
+import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
 import { handleRestRequest } from './rest.js';
 import { useUserInputErrors } from './user-input-errors.js';
@@ -203,11 +205,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 async function checkDependencies(o: ApiServerOptions): Promise<string[]> {
-  const timeout = (ms: number) => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref());
   const problems: string[] = [];
   await Promise.all([
-    Promise.race([o.redis.ping(), timeout(2_000)]).catch((err: Error) => problems.push(`Redis: ${err.message}`)),
-    Promise.race([o.database.ping(), timeout(2_000)]).catch((err: Error) => problems.push(`database: ${err.message}`)),
+    withTimeout(o.redis.ping(), DEPENDENCY_TIMEOUT_MS).catch((err: Error) => problems.push(`Redis: ${err.message}`)),
+    withTimeout(o.database.ping(), DEPENDENCY_TIMEOUT_MS).catch((err: Error) => problems.push(`database: ${err.message}`)),
   ]);
   return problems;
 }

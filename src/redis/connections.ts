@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../config/env.js';
 import { throttled, type Logger } from '../runtime/logger.js';
+import { withTimeout } from '../runtime/timeout.js';
 
 /** A single server or a Redis Cluster: every component takes either. */
 export type RedisClient = Redis | Cluster;
@@ -48,13 +49,5 @@ export function createRedis(target: RedisTarget, role: RedisRole, logger: Logger
 
 /** Resolves when Redis answers PING, rejects after `timeoutMs` with a sentence a user can act on. */
 export async function waitForRedis(client: RedisClient, where: string, timeoutMs = 3_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis at ${where} did not answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([client.ping(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(client.ping(), timeoutMs, `Redis at ${where} did not answer within ${timeoutMs} ms`);
 }

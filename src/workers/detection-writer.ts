@@ -1,6 +1,7 @@
 import type { Database } from '../db/client.js';
 import { storeDetections, type DetectionToStore } from '../db/detections.js';
 import { toWire, type AlertPubSub } from '../pubsub/topics.js';
+import { withTimeout } from '../runtime/timeout.js';
 
 export interface WriteRequest extends DetectionToStore {
   /**
@@ -50,7 +51,7 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 200, publis
       await withTimeout(
         Promise.all(inIdOrder.map((row) => pubsub.publish('patternAlert', toWire(row)))),
         publishTimeoutMs,
-        'publishing detections',
+        `publishing detections took longer than ${publishTimeoutMs} ms`,
       );
     });
   }
@@ -76,14 +77,4 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 200, publis
       });
     },
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
