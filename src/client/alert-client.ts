@@ -118,8 +118,9 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
           if (lastId === null || BigInt(alert.id) > BigInt(lastId)) lastId = alert.id;
           o.onAlert(alert);
         },
-        // A socket that closed or failed: resume from the last id.
-        error: () => finish(true),
+        // GraphQL errors (an invalid selection) cannot be cured by retrying; anything else is the
+        // socket closing or failing: resume from the last id.
+        error: (err) => (Array.isArray(err) ? finish(false, err) : finish(true)),
         // The server ended the subscription (e.g. shutting down): resume too.
         complete: () => finish(true),
       },

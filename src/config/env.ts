@@ -34,6 +34,16 @@ const envSchema = z.object({
   INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
   INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+}).superRefine((e, ctx) => {
+  // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot,
+  // else every job fails with CROSSSLOT. The first `{…}` of a key (non-empty) picks its slot.
+  if (e.REDIS_CLUSTER_NODES && !/^[^{]*\{[^}]+\}/.test(e.QUEUE_PREFIX)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['QUEUE_PREFIX'],
+      message: `must contain a Redis Cluster hash tag such as {patternwire} when REDIS_CLUSTER_NODES is set, got "${e.QUEUE_PREFIX}"`,
+    });
+  }
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,4 +1,5 @@
 import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/connections.js';
 import type { BacktestJobRow } from '../db/backtests.js';
 import type { DetectionRow } from '../db/detections.js';
@@ -52,8 +53,10 @@ export function createPubSub(publisher: RedisClient, subscriber: RedisClient, pr
   // Prefixed here rather than with `triggerTransform`, which the engine applies to
   // subscribe but not to publish.
   const channel = (topic: Topic) => `${prefix}.${topic}`;
+  const publish = publisher instanceof Cluster ? publishInOrderOnCluster(publisher) : null;
   return {
-    publish: (topic, message) => engine.publish(channel(topic), message),
+    publish: (topic, message) =>
+      publish ? publish(channel(topic), JSON.stringify(message)) : engine.publish(channel(topic), message),
     subscribe: (topic, onMessage) => engine.subscribe(channel(topic), onMessage),
     unsubscribe: (id) => engine.unsubscribe(id),
     async close() {
@@ -62,5 +65,20 @@ export function createPubSub(publisher: RedisClient, subscriber: RedisClient, pr
       if (publisher.status === 'ready' && subscriber.status === 'ready') await engine.close();
       else for (const client of [publisher, subscriber]) client.disconnect();
     },
+  };
+}
+
+/**
+ * A cluster client sends a keyless PUBLISH to a random node, and messages published on
+ * different nodes reach a subscriber's node over different cluster-bus links, so they
+ * overtake each other (backtest progress, detections in id order). Publishing through a
+ * one-line script that names the channel as its key routes every message of a channel through
+ * the master that owns the channel's slot: one node, one link, the order it was sent in.
+ */
+function publishInOrderOnCluster(cluster: Cluster): (channel: string, message: string) => Promise<void> {
+  cluster.defineCommand('patternwirePublish', { numberOfKeys: 1, lua: "return redis.call('PUBLISH', KEYS[1], ARGV[1])" });
+  const send = (cluster as unknown as { patternwirePublish(channel: string, message: string): Promise<number> }).patternwirePublish.bind(cluster);
+  return async (channel, message) => {
+    await send(channel, message);
   };
 }
