@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // graphql@16 has no "exports": Node (and so the built app, and yoga under vitest) loads its
+    // CommonJS build, while vite would hand our sources the ESM one — two copies, and
+    // `instanceof GraphQLError` or a schema from "another realm" fail only in tests.
+    alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // Integration tests talk to real Redis, PostgreSQL and child processes.
