@@ -16,6 +16,7 @@ import type { LiveHub } from './live-hub.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
 import { handleRestRequest } from './rest.js';
+import { useSharedSubscriptionExecution } from './shared-execution.js';
 import { useUserInputErrors } from './user-input-errors.js';
 
 export interface ApiServerOptions {
@@ -76,7 +77,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       },
     }),
     logging: false,
-    plugins: [useUserInputErrors()],
+    plugins: [useUserInputErrors(), useSharedSubscriptionExecution()],
     maskedErrors: {
       maskError(error, message, isDev) {
         if (isClientError(error)) return error;

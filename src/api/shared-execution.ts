@@ -1,0 +1,79 @@
+import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+
+type PromiseOrValue<T> = T | Promise<T>;
+
+/**
+ * One execution per event and distinct operation, shared by every subscriber of it.
+ *
+ * graphql-js executes a subscription's selection set once per subscriber per event. The live
+ * hub hands every subscriber the same event object, so the result for (event, document,
+ * operation, variables) is computed by the first subscriber that needs it and reused by the
+ * rest: 50 unfiltered dashboards with the same query cost one execution per alert, not 50.
+ * Cached per event object in a WeakMap, so it goes away with the event.
+ *
+ * Only sound while results depend on the event and the operation alone, not on who asks: true
+ * of this schema (no per-user fields). Errors are still masked per subscriber by yoga's
+ * result hooks, which wrap this function.
+ */
+export function useSharedSubscriptionExecution(): Plugin {
+  const results = new WeakMap<object, Map<string, PromiseOrValue<ExecutionResult>>>();
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let nextDocumentId = 0;
+
+  const operationKey = (args: ExecutionArgs) => {
+    let doc = documentIds.get(args.document);
+    if (doc === undefined) documentIds.set(args.document, (doc = nextDocumentId++));
+    // The query text, not only the parsed object: the same text parsed twice is still shared.
+    const text = args.document.loc?.source.body ?? `#${doc}`;
+    return `${text}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}`;
+  };
+
+  return {
+    onSubscribe({ setSubscribeFn }) {
+      setSubscribeFn(async (args) => {
+        const source = await createSourceEventStream(args);
+        if (!isAsyncIterable(source)) return source;
+        const key = operationKey(args);
+        return mapAsyncIterable(source, (event) => {
+          if (event === null || typeof event !== 'object') return execute({ ...args, rootValue: event });
+          let byOperation = results.get(event);
+          if (!byOperation) results.set(event, (byOperation = new Map()));
+          let result = byOperation.get(key);
+          if (!result) byOperation.set(key, (result = execute({ ...args, rootValue: event })));
+          return result;
+        });
+      });
+    },
+  };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof (value as AsyncIterable<unknown> | null)?.[Symbol.asyncIterator] === 'function';
+}
+
+/** Maps each item; `return` reaches the source, so unsubscribing still tears the stream down. */
+function mapAsyncIterable<T, U>(source: AsyncIterable<T>, map: (value: T) => PromiseOrValue<U>): AsyncIterableIterator<U> {
+  const iterator = source[Symbol.asyncIterator]();
+  const mapped: AsyncIterableIterator<U> = {
+    async next() {
+      const r = await iterator.next();
+      return r.done ? { value: undefined, done: true } : { value: await map(r.value), done: false };
+    },
+    async return() {
+      await iterator.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      if (iterator.throw) {
+        const r = await iterator.throw(error);
+        return r.done ? { value: undefined, done: true } : { value: await map(r.value), done: false };
+      }
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return mapped;
+    },
+  };
+  return mapped;
+}

@@ -1,0 +1,105 @@
+import { parse } from 'graphql';
+import { createSchema, createYoga } from 'graphql-yoga';
+import { describe, expect, it } from 'vitest';
+import { useSharedSubscriptionExecution } from '../../src/api/shared-execution.js';
+
+/** A tiny schema whose field resolver counts its calls, and a source all subscribers share. */
+function setup(plugins = [useSharedSubscriptionExecution()]) {
+  let executions = 0;
+  const listeners = new Set<(event: object) => void>();
+  let returned = 0;
+  const schema = createSchema({
+    typeDefs: /* GraphQL */ `
+      type Query { ok: Boolean }
+      type Event { id: ID! label(prefix: String): String! }
+      type Subscription { events: Event! }
+    `,
+    resolvers: {
+      Event: {
+        label: (e: { id: string }, args: { prefix?: string }) => {
+          executions++;
+          return `${args.prefix ?? ''}${e.id}`;
+        },
+      },
+      Subscription: {
+        events: {
+          subscribe: () => {
+            const queue: object[] = [];
+            let wake: (() => void) | null = null;
+            const push = (e: object) => {
+              queue.push(e);
+              wake?.();
+            };
+            listeners.add(push);
+            const it: AsyncIterableIterator<object> = {
+              async next() {
+                while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+                return { value: queue.shift()!, done: false };
+              },
+              async return() {
+                returned++;
+                listeners.delete(push);
+                return { value: undefined, done: true };
+              },
+              [Symbol.asyncIterator]: () => it,
+            };
+            return it;
+          },
+          resolve: (e: object) => e,
+        },
+      },
+    },
+  });
+  const yoga = createYoga({ schema, plugins });
+  async function subscribe(query: string, variableValues?: Record<string, unknown>) {
+    const { subscribe, contextFactory } = yoga.getEnveloped({});
+    const result = await subscribe({ schema: yoga.getEnveloped({}).schema, document: parse(query), variableValues, contextValue: await contextFactory() });
+    return result as AsyncIterableIterator<{ data?: unknown }>;
+  }
+  return {
+    subscribe,
+    emit: (e: object) => listeners.forEach((l) => l(e)),
+    executions: () => executions,
+    returned: () => returned,
+    listeners: () => listeners.size,
+  };
+}
+
+describe('useSharedSubscriptionExecution', () => {
+  it('executes an event once for every subscriber of the same operation and variables', async () => {
+    const s = setup();
+    const query = 'subscription($p: String) { events { id label(prefix: $p) } }';
+    const same = await Promise.all(Array.from({ length: 10 }, () => s.subscribe(query, { p: 'a-' })));
+    const other = await s.subscribe(query, { p: 'b-' });
+    const pending = [...same, other].map((it) => it.next());
+    await new Promise((r) => setTimeout(r, 10));
+    s.emit({ id: '1' });
+    const results = await Promise.all(pending);
+    expect(results.slice(0, 10).map((r) => r.value)).toEqual(Array(10).fill({ data: { events: { id: '1', label: 'a-1' } } }));
+    expect(results[10]!.value).toEqual({ data: { events: { id: '1', label: 'b-1' } } });
+    // 10 subscribers of one operation + 1 with other variables: two executions, not eleven.
+    expect(s.executions()).toBe(2);
+
+    // A different event object is executed anew.
+    const next = [...same, other].map((it) => it.next());
+    await new Promise((r) => setTimeout(r, 10));
+    s.emit({ id: '2' });
+    await Promise.all(next);
+    expect(s.executions()).toBe(4);
+
+    // Unsubscribing reaches the source.
+    await Promise.all([...same, other].map((it) => it.return?.()));
+    expect(s.returned()).toBe(11);
+    expect(s.listeners()).toBe(0);
+  });
+
+  it('without the plugin, graphql-js executes once per subscriber (what the plugin saves)', async () => {
+    const s = setup([]);
+    const subs = await Promise.all(Array.from({ length: 5 }, () => s.subscribe('subscription { events { label } }')));
+    const pending = subs.map((it) => it.next());
+    await new Promise((r) => setTimeout(r, 10));
+    s.emit({ id: '1' });
+    await Promise.all(pending);
+    expect(s.executions()).toBe(5);
+  });
+});
