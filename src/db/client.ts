@@ -64,6 +64,9 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
       // One session holds the advisory lock for the whole run, so concurrent `release`
       // phases and test files never apply the same migration twice.
       const client = await pool.connect();
+      // A checked-out client has no pool 'error' listener: without one a dropped connection crashes the process.
+      const onLost = (err: Error) => logger?.warn(`[db] connection lost during migration: ${err.message}`);
+      client.on('error', onLost);
       try {
         await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
         try {
@@ -72,12 +75,20 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
           await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
         }
       } finally {
+        client.off('error', onLost);
         client.release();
       }
     },
     async withWriteLock(fn) {
       const client = await pool.connect();
       let failure: Error | undefined;
+      // A checked-out client has no pool 'error' listener: without one a connection dropped
+      // mid-transaction (database restarted, network cut) is an unhandled 'error' event that
+      // crashes the process. The query in flight rejects as well; release(failure) discards it.
+      const onLost = (err: Error) => {
+        failure ??= err;
+      };
+      client.on('error', onLost);
       try {
         await client.query(`SET lock_timeout = '${WRITE_LOCK_TIMEOUT}'`);
         await client.query('SELECT pg_advisory_lock($1)', [WRITE_LOCK_ID]);
@@ -91,6 +102,7 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
         throw err;
       } finally {
         // A client that failed is destroyed, not pooled: its session (and any lock it holds) ends.
+        client.off('error', onLost);
         client.release(failure);
       }
     },

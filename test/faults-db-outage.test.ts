@@ -1,0 +1,129 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../src/db/client.js';
+import {
+  countStored,
+  deadProcesses,
+  explainFailure,
+  detectionsQueue,
+  makeBurst,
+  rerunJobs,
+  startBurst,
+  startRole,
+  storedStats,
+  subscribeTally,
+  subscribersAtLeast,
+  summaryLine,
+  Tally,
+  waitForDrained,
+  waitForTallies,
+} from './utils/burst.js';
+import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
+import { eventually } from './utils/graphql.js';
+import { childEnv, freePort } from './utils/processes.js';
+import { startTestSystem } from './utils/system.js';
+import { createTcpProxy } from './utils/tcp-proxy.js';
+
+/**
+ * Fault 2 of issue 3: PostgreSQL unreachable for 5 s in the middle of a burst. The workers and
+ * the API are child processes whose DATABASE_URL goes through a TCP proxy the test cuts (every
+ * open connection dropped, new ones refused) and restores. Jobs fail and are retried with
+ * backoff; a transaction whose commit was cut is re-run and re-published, and the API drops an
+ * id it already delivered.
+ */
+const disposers = createDisposers();
+afterAll(() => disposers.run());
+
+const OUTAGE_MS = 5_000;
+
+describe('fault: PostgreSQL unreachable for 5 s mid-burst', () => {
+  it('stores every detection once and delivers each to every subscriber once', async () => {
+    const started = Date.now();
+    const t = await createTestEnv(disposers, 'fkdb');
+    const directUrl = t.env['DATABASE_URL']!;
+    // Migrations straight to PostgreSQL; everything else goes through the proxy.
+    const migrator = await createDatabase({ url: directUrl, dataDir: '.data' });
+    await migrator.migrate();
+    await migrator.close();
+    const proxy = await createTcpProxy(disposers, Number(new URL(directUrl).port || 5432), new URL(directUrl).hostname);
+    const proxied = new URL(directUrl);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(proxy.port);
+
+    const port = await freePort();
+    const env = childEnv(t.env, { PORT: String(port), DATABASE_URL: proxied.toString() });
+    // Ingest (no database) in this process; the API and two workers are children behind the proxy.
+    await startTestSystem(disposers, t.config, { ingest: true });
+    const [api, worker1, worker2] = await Promise.all([
+      startRole(disposers, 'api', env),
+      startRole(disposers, 'worker', env),
+      startRole(disposers, 'worker', env),
+    ]);
+    const procs = { api: api!, worker1: worker1!, worker2: worker2! };
+    const httpUrl = `http://127.0.0.1:${port}`;
+    const wsUrl = `ws://127.0.0.1:${port}/graphql`;
+
+    const N = 2_000;
+    const events = makeBurst(t.id, N);
+    const all = new Tally('live-all', events);
+    const filtered = new Tally('live-msft', events, ['MSFT']);
+    subscribeTally(disposers, wsUrl, all);
+    subscribeTally(disposers, wsUrl, filtered);
+    await subscribersAtLeast(httpUrl, 2);
+
+    const queue = detectionsQueue(disposers, REDIS_URL, t.config.queuePrefix);
+    const publisher = new Redis(REDIS_URL);
+    disposers.add(() => void publisher.disconnect());
+    // Slow enough that publishing goes on through the whole outage.
+    const burst = startBurst(publisher, t.config.channels.patterns, events, { ratePerSec: 250 });
+
+    await burst.reached(N / 4);
+    await eventually(async () => (await countStored(directUrl, t.id)) >= 100, 20_000, '100 rows stored before the cut');
+    const atCut = { sent: burst.sent(), stored: await countStored(directUrl, t.id) };
+    proxy.cut();
+    const cutAt = Date.now();
+    // While the database is away nothing is stored (checked directly, not through the proxy).
+    await new Promise((r) => setTimeout(r, OUTAGE_MS / 2));
+    const midOutage = { sent: burst.sent(), stored: await countStored(directUrl, t.id), delayed: (await queue.getJobCounts('delayed'))['delayed'] };
+    await new Promise((r) => setTimeout(r, OUTAGE_MS - (Date.now() - cutAt)));
+    const atRestore = { sent: burst.sent(), stored: await countStored(directUrl, t.id) };
+    proxy.restore();
+    const restoredAt = Date.now();
+    await burst.done;
+
+    // Every process rides the outage out (a checked-out pg client that loses its connection
+    // used to crash the worker with an unhandled 'error' event).
+    const counts = await explainFailure(waitForDrained(queue, N, 40_000), procs);
+    const drainedMs = Date.now() - restoredAt;
+    await waitForTallies([all, filtered], 15_000);
+
+    const late = new Tally('replay-after-burst(after:0)', events);
+    subscribeTally(disposers, wsUrl, late, '0');
+    await waitForTallies([late], 15_000, 500);
+
+    const stored = await storedStats(directUrl, t.id, events);
+    const reruns = await rerunJobs(queue);
+    const reports = [all, filtered, late].map((s) => s.report(stored));
+    console.log(
+      summaryLine('fault 2: PostgreSQL cut 5 s', N, stored, reports,
+        `at cut: sent=${atCut.sent} stored=${atCut.stored}; mid-outage: sent=${midOutage.sent} stored=${midOutage.stored} delayed=${midOutage.delayed}; at restore: sent=${atRestore.sent} stored=${atRestore.stored}; drained ${drainedMs} ms after restore; jobs retried=${reruns.retried} stalled=${reruns.stalled}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
+    );
+
+    // The outage really happened in the middle: publishing went on, storing stopped.
+    expect(atCut.sent).toBeLessThan(N);
+    expect(atRestore.sent).toBeGreaterThan(atCut.sent);
+    expect(atRestore.stored).toBe(midOutage.stored);
+    expect(atRestore.stored).toBeLessThan(N);
+    expect(atRestore.sent).toBeLessThan(N);
+    expect(reruns.retried).toBeGreaterThan(0);
+
+    expect(deadProcesses(procs)).toEqual([]);
+    expect(stored).toMatchObject({ rows: N, distinct: N, missing: 0 });
+    expect(counts['failed']).toBe(0);
+    for (const r of reports) {
+      expect(r, r.name).toMatchObject({ received: r.expected, distinct: r.expected, duplicates: 0, missing: 0, unexpected: 0, wrongIds: 0 });
+    }
+    expect(late.report().increasing).toBe(true);
+    for (const s of [all, filtered, late]) expect(s.problems, s.name).toEqual([]);
+  }, 90_000);
+});
