@@ -241,6 +241,24 @@ describe('createAlertClient', () => {
     expect(h.alerts).toEqual([]);
   });
 
+  it('without after, starts from the newest stored id, so a drop before the first alert loses nothing', async () => {
+    const symbol = 'ACFROMNOW';
+    await publisher.publish(t.config.channels.patterns, detection(`${t.id}-before-start`, symbol));
+    await eventually(async () => (await stored(system.httpUrl, symbol)).length === 1, 5_000, 'the earlier detection stored');
+    const api = await startTestSystem(disposers, t.config, { api: true });
+    const proxy = await createTcpProxy(disposers, api.api!.port);
+    const h = startClient({ url: `ws://127.0.0.1:${proxy.port}/graphql`, filter: { symbols: [symbol] }, backoff: { initialMs: 50, maxMs: 200 } });
+    await eventually(() => h.client.lastId() !== null, 5_000, 'the client to read the newest id');
+    proxy.cut();
+    for (let i = 0; i < 5; i++) await publisher.publish(t.config.channels.patterns, detection(`${t.id}-while-cut-${i}`, symbol));
+    await eventually(async () => (await stored(system.httpUrl, symbol)).length === 6, 5_000, 'the detections stored');
+    proxy.restore();
+    await eventually(() => h.alerts.length >= 5, 10_000, 'the detections published while cut');
+    await sleep(200);
+    // What was stored before it started is not replayed; what came while it was cut off is.
+    expect(h.alerts.map((a) => a.eventId)).toEqual(Array.from({ length: 5 }, (_, i) => `${t.id}-while-cut-${i}`));
+  });
+
   it('stops and reports the errors for an invalid selection instead of retrying', async () => {
     const h = startClient({ url: system.wsUrl, selection: 'id noSuchField', backoff: { initialMs: 50 } });
     await eventually(() => h.client.state() === 'closed', 5_000, 'state closed');

@@ -80,17 +80,18 @@ describe('detection writer', () => {
     const [dbA, dbB] = await Promise.all([openDatabase(), openDatabase()]);
     const listener = openPubSub();
     const received: number[] = [];
-    await listener.subscribe('patternAlert', (m: DetectionMessage) => received.push(Number(m.id)));
+    const run = uniqueId('order');
+    // Rows other tests in this file stored without publishing go out too: count only this run's.
+    await listener.subscribe('patternAlert', (m: DetectionMessage) => m.eventId.startsWith(run) && received.push(Number(m.id)));
     const writers = [
       createDetectionWriter({ database: dbA, pubsub: openPubSub(), maxBatch: 7 }),
       createDetectionWriter({ database: dbB, pubsub: openPubSub(), maxBatch: 5 }),
     ];
-    const run = uniqueId('order');
     const N = 400;
     await Promise.all(
       Array.from({ length: N }, (_, i) => {
         const e = event(`${run}-${i}`);
-        return writers[i % 2]!.write({ event: e, classification: classifyDetection(e), republish: false });
+        return writers[i % 2]!.write({ event: e, classification: classifyDetection(e) });
       }),
     );
     const deadline = Date.now() + 5_000;
@@ -98,12 +99,43 @@ describe('detection writer', () => {
     expect(received).toHaveLength(N);
     for (let i = 1; i < received.length; i++) expect(received[i]).toBeGreaterThan(received[i - 1]!);
 
-    // A re-run of an already-stored event publishes only when asked to.
+    // Writing an already-stored event again stores nothing and publishes nothing.
     const e = event(`${run}-0`);
     const before = received.length;
-    await writers[0]!.write({ event: e, classification: classifyDetection(e), republish: false });
-    await writers[1]!.write({ event: e, classification: classifyDetection(e), republish: true });
+    await writers[0]!.write({ event: e, classification: classifyDetection(e) });
     await new Promise((r) => setTimeout(r, 200));
-    expect(received.slice(before)).toEqual([received[0]]);
+    expect(received.slice(before)).toEqual([]);
+  });
+
+  it('publishes, first and in order, rows a writer committed but died before publishing', async () => {
+    const db = await openDatabase();
+    const listener = openPubSub();
+    const received: number[] = [];
+    await listener.subscribe('patternAlert', (m: DetectionMessage) => received.push(Number(m.id)));
+    const run = uniqueId('orphans');
+    // What a writer killed between commit and publish leaves: stored rows above the cursor.
+    const orphans = await storeDetections(
+      db.db,
+      [0, 1, 2].map((i) => {
+        const e = event(`${run}-orphan-${i}`);
+        return { event: e, classification: classifyDetection(e) };
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(received).toEqual([]);
+
+    // The next write by anyone (here: the dead job's retry, a duplicate) sends them out.
+    const retry = event(`${run}-orphan-0`);
+    const writer = createDetectionWriter({ database: db, pubsub: openPubSub() });
+    await writer.write({ event: retry, classification: classifyDetection(retry) });
+    const fresh = event(`${run}-fresh`);
+    await writer.write({ event: fresh, classification: classifyDetection(fresh) });
+    const deadline = Date.now() + 3_000;
+    while (received.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    const orphanIds = orphans.map((o) => o.row.id);
+    expect(received.slice(0, 3)).toEqual(orphanIds);
+    expect(received).toHaveLength(4);
+    expect(received[3]).toBeGreaterThan(orphanIds[2]!);
   });
 });

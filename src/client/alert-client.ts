@@ -28,7 +28,10 @@ export interface AlertClientOptions {
   /** ws:// or wss:// URL of `/graphql`. */
   url: string;
   filter?: PatternFilterInput;
-  /** Start after this id (replaying what is stored after it); null or absent means live only. */
+  /**
+   * Start after this id (replaying what is stored after it). Null or absent means "from now":
+   * the client reads the newest stored id first and continues from it.
+   */
   after?: string | null;
   /** The fields to select; must include `id`. */
   selection?: string;
@@ -102,27 +105,51 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
       if (reconnect) scheduleReconnect();
       else setState('closed');
     };
-    current.subscribe<{ patternAlert: Alert }>(
-      { query, variables: { filter: o.filter ?? null, after: lastId } },
+    const subscribe = () =>
+      current.subscribe<{ patternAlert: Alert }>(
+        { query, variables: { filter: o.filter ?? null, after: lastId } },
+        {
+          next: (result) => {
+            if (result.errors?.length) {
+              // The server rejected the subscription itself (bad input): retrying cannot help.
+              finish(false, result.errors);
+              return;
+            }
+            const alert = result.data?.patternAlert;
+            if (!alert) return;
+            attempt = 0;
+            // Replay is oldest first and live follows in id order; never move the cursor back.
+            if (lastId === null || BigInt(alert.id) > BigInt(lastId)) lastId = alert.id;
+            o.onAlert(alert);
+          },
+          // GraphQL errors (an invalid selection) cannot be cured by retrying; anything else is
+          // the socket closing or failing: resume from the last id.
+          error: (err) => (Array.isArray(err) ? finish(false, err) : finish(true)),
+          // The server ended the subscription (e.g. shutting down): resume too.
+          complete: () => finish(true),
+        },
+      );
+
+    if (lastId !== null) {
+      subscribe();
+      return;
+    }
+    // Live only: start from the newest stored id rather than from "whenever the server
+    // registers the subscription", so a reconnect before the first alert still resumes exactly.
+    let head: string | null = null;
+    current.subscribe<{ patterns: { nodes: { id: string }[] } }>(
+      { query: '{ patterns(first: 1) { nodes { id } } }' },
       {
         next: (result) => {
-          if (result.errors?.length) {
-            // The server rejected the subscription itself (bad input): retrying cannot help.
-            finish(false, result.errors);
-            return;
-          }
-          const alert = result.data?.patternAlert;
-          if (!alert) return;
-          attempt = 0;
-          // Replay is oldest first and live follows in id order; never move the cursor back.
-          if (lastId === null || BigInt(alert.id) > BigInt(lastId)) lastId = alert.id;
-          o.onAlert(alert);
+          head = result.data?.patterns.nodes[0]?.id ?? '0';
         },
-        // GraphQL errors (an invalid selection) cannot be cured by retrying; anything else is the
-        // socket closing or failing: resume from the last id.
         error: (err) => (Array.isArray(err) ? finish(false, err) : finish(true)),
-        // The server ended the subscription (e.g. shutting down): resume too.
-        complete: () => finish(true),
+        complete: () => {
+          if (finished) return;
+          if (head === null) return finish(true);
+          lastId = head;
+          subscribe();
+        },
       },
     );
   }

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
-import { patternDefinitions, patternDetections } from '../schema/db.js';
+import { patternDefinitions, patternDetections, publicationCursor } from '../schema/db.js';
 import type { Classification, PatternEvent, Tier } from '../schema/events.js';
 import { normalizePatternName, normalizeSymbol, prioritiesAtLeast, type PatternFilter } from '../schema/pattern-filter.js';
 import type { Db } from './client.js';
@@ -67,6 +67,29 @@ export async function storeDetections(db: Db, items: readonly DetectionToStore[]
       return { row, inserted: false };
     });
   });
+}
+
+/**
+ * Rows to publish, oldest first: every stored detection above the publication cursor. Normally
+ * that is the batch just stored; after a writer died between commit and publish it also holds
+ * what that writer left behind. Call under the write lock, then `advancePublicationCursor`.
+ */
+export async function findUnpublished(db: Db, limit: number): Promise<DetectionRow[]> {
+  const [cursor] = await db.select().from(publicationCursor).where(eq(publicationCursor.id, 1));
+  if (!cursor) throw new Error('publication_cursor has no row: run the migrations');
+  return db
+    .select()
+    .from(patternDetections)
+    .where(gt(patternDetections.id, cursor.lastPublishedId))
+    .orderBy(asc(patternDetections.id))
+    .limit(limit);
+}
+
+export async function advancePublicationCursor(db: Db, lastPublishedId: number): Promise<void> {
+  await db
+    .update(publicationCursor)
+    .set({ lastPublishedId: sql`greatest(${publicationCursor.lastPublishedId}, ${lastPublishedId})` })
+    .where(eq(publicationCursor.id, 1));
 }
 
 /** Convenience for one detection (tests, tools); the worker stores in batches. */

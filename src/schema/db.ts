@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   customType,
@@ -61,6 +62,16 @@ export const patternDetections = pgTable(
     index('pattern_detections_tier_detected_at_idx').on(t.tier, t.detectedAt),
   ],
 );
+
+/**
+ * One row: the highest detection id published to subscribers. The writer, under the shared
+ * write lock, publishes every stored row above it in id order and then moves it, so rows a
+ * crashed writer committed but never published go out next, before anything newer.
+ */
+export const publicationCursor = pgTable('publication_cursor', {
+  id: integer('id').primaryKey().default(1),
+  lastPublishedId: bigint('last_published_id', { mode: 'number' }).notNull(),
+});
 
 export const patternDefinitions = pgTable('pattern_definitions', {
   name: text('name').primaryKey(),

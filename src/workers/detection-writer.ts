@@ -1,19 +1,11 @@
 import type { Database } from '../db/client.js';
-import { storeDetections, type DetectionToStore } from '../db/detections.js';
+import { advancePublicationCursor, findUnpublished, storeDetections, type DetectionToStore } from '../db/detections.js';
 import { toWire, type AlertPubSub } from '../pubsub/topics.js';
 import { withTimeout } from '../runtime/timeout.js';
 
-export interface WriteRequest extends DetectionToStore {
-  /**
-   * Publish even if the row was already stored: set for a job that ran before and may have
-   * stored its row but died before publishing. API servers drop an id they already delivered.
-   */
-  republish: boolean;
-}
-
 export interface DetectionWriter {
-  /** Resolves once the detection is stored and, if new (or `republish`), published. */
-  write(request: WriteRequest): Promise<void>;
+  /** Resolves once the detection is stored and everything stored up to it is published. */
+  write(detection: DetectionToStore): Promise<void>;
 }
 
 export interface DetectionWriterOptions {
@@ -25,17 +17,22 @@ export interface DetectionWriterOptions {
   publishTimeoutMs?: number;
 }
 
-interface Pending extends WriteRequest {
+interface Pending extends DetectionToStore {
   resolve(): void;
   reject(err: unknown): void;
 }
 
 /**
  * Group commit for detections. Concurrent jobs hand their detection here; whatever has
- * gathered while the previous batch was being written goes in the next one: one transaction,
- * then the publishes in id order, all under the shared write lock. So, across every worker
- * process, ids become visible in increasing order and are published in that order — which is
- * what lets a subscriber resume exactly with `after: <last id seen>`.
+ * gathered while the previous batch was being written goes in the next one. Under the write
+ * lock every worker process shares: one transaction stores the batch, then every row above
+ * the publication cursor is published in id order and the cursor moves past it.
+ *
+ * So ids become visible, and reach subscribers, in increasing order with no gap — which is
+ * what lets a subscriber resume exactly with `after: <last id seen>`. A writer that dies
+ * after committing leaves rows above the cursor; the next batch (by anyone, including the
+ * retry of the dead job) publishes them first. One that dies after publishing but before
+ * moving the cursor makes the next batch publish them again; API servers drop the repeats.
  */
 export function createDetectionWriter({ database, pubsub, maxBatch = 200, publishTimeoutMs = 5_000 }: DetectionWriterOptions): DetectionWriter {
   const queue: Pending[] = [];
@@ -43,16 +40,21 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 200, publis
 
   async function writeBatch(batch: Pending[]): Promise<void> {
     await database.withWriteLock(async (db) => {
-      const results = await storeDetections(db, batch);
-      // Keyed by id: an event repeated within the batch is published once.
-      const toPublish = new Map(results.filter((r, i) => r.inserted || batch[i]!.republish).map((r) => [r.row.id, r.row]));
-      const inIdOrder = [...toPublish.values()].sort((a, b) => a.id - b.id);
-      // One connection sends these in order; waiting for all of them keeps the lock until they are out.
-      await withTimeout(
-        Promise.all(inIdOrder.map((row) => pubsub.publish('patternAlert', toWire(row)))),
-        publishTimeoutMs,
-        `publishing detections took longer than ${publishTimeoutMs} ms`,
-      );
+      await storeDetections(db, batch);
+      for (;;) {
+        // Pages, so a large backlog left by a crash is published in bounded pieces.
+        const rows = await findUnpublished(db, 1_000);
+        const last = rows.at(-1);
+        if (!last) return;
+        // One connection sends these in order; waiting for all keeps the lock until they are out.
+        await withTimeout(
+          Promise.all(rows.map((row) => pubsub.publish('patternAlert', toWire(row)))),
+          publishTimeoutMs,
+          `publishing detections took longer than ${publishTimeoutMs} ms`,
+        );
+        await advancePublicationCursor(db, last.id);
+        if (rows.length < 1_000) return;
+      }
     });
   }
 
@@ -70,9 +72,9 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 200, publis
   }
 
   return {
-    write(request) {
+    write(detection) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({ ...request, resolve, reject });
+        queue.push({ ...detection, resolve, reject });
         running ??= run();
       });
     },

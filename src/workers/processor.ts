@@ -33,13 +33,8 @@ export function createProcessor({ db, pubsub, detections }: ProcessorDeps) {
     const event = parsed.data;
     switch (event.kind) {
       case 'pattern':
-        // A duplicate message is not delivered again. A job that started before may have
-        // stored its row and died before publishing, so a re-run publishes it.
-        await detections.write({
-          event,
-          classification: classifyDetection(event),
-          republish: job.attemptsStarted > 1 || job.stalledCounter > 0,
-        });
+        // A duplicate message stores nothing and so publishes nothing (see the writer).
+        await detections.write({ event, classification: classifyDetection(event) });
         return;
       case 'backtestProgress':
         await storeBacktestProgress(db, event);
