@@ -28,8 +28,8 @@ import { createTcpProxy } from './utils/tcp-proxy.js';
  * Fault 2 of issue 3: PostgreSQL unreachable for 5 s in the middle of a burst. The workers and
  * the API are child processes whose DATABASE_URL goes through a TCP proxy the test cuts (every
  * open connection dropped, new ones refused) and restores. Jobs fail and are retried with
- * backoff; a transaction whose commit was cut is re-run and re-published, and the API drops an
- * id it already delivered.
+ * backoff; rows whose commit went through but whose publish did not are published by the next
+ * batch (publication cursor), and the API drops an id it already delivered.
  */
 const disposers = createDisposers();
 afterAll(() => disposers.run());

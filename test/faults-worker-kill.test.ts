@@ -28,7 +28,7 @@ import { startTestSystem } from './utils/system.js';
  * Fault 1 of issue 3: `kill -9` of a worker process in the middle of a 5,000-event burst, with
  * a second worker running all along. The dead worker's jobs come back through BullMQ's
  * stalled-job check (lock 15 s, check every 5 s); a row it stored but did not get to publish
- * is re-published by the re-run, and the API drops an id it already delivered.
+ * is above the publication cursor, so the next batch publishes it first, in id order.
  */
 const disposers = createDisposers();
 afterAll(() => disposers.run());

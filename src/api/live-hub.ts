@@ -20,7 +20,7 @@ export interface LiveHubOptions {
   pubsub: AlertPubSub;
   /** Per-subscriber bound on queued, undelivered events. */
   queueLimit: number;
-  /** How many recent detection ids to remember for dropping a re-published one. */
+  /** How many recent detection ids to remember, to drop one published twice. */
   dedupWindow?: number;
 }
 
@@ -29,7 +29,8 @@ const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', '
 /**
  * One Redis subscription per topic for the whole process, fanned out in memory. Filters run
  * here, before any GraphQL execution, so a detection nobody asked for costs one predicate
- * call per subscriber. A detection id seen before (a worker re-published after a crash) is
+ * call per subscriber. A detection id seen before (a writer died after publishing, before moving
+ * the publication cursor, and the next one published it again) is
  * dropped once for everyone.
  */
 export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }: LiveHubOptions): Promise<LiveHub> {

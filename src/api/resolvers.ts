@@ -29,11 +29,6 @@ export interface ApiContext {
 
 const MAX_PAGE = 500;
 const REPLAY_PAGE = 500;
-/**
- * A replayed row stored this recently may still be on its way as a live message; older
- * ones were published long ago. Replay remembers the recent ones to drop their live copy.
- */
-const REPLAY_OVERLAP_MS = 120_000;
 
 function validFirst(first: unknown, max = MAX_PAGE): number {
   if (typeof first !== 'number' || !Number.isInteger(first) || first < 1 || first > max) {
@@ -99,8 +94,10 @@ async function connection(db: Db, args: ConnectionArgs, tier?: Tier) {
 
 /**
  * Stored detections after `after` (oldest first, in pages), then live ones, with no gap and
- * no duplicate: the live stream is opened before history is read, and a live message whose
- * row replay already yielded is dropped.
+ * no duplicate. The live stream is opened before history is read, so nothing committed
+ * meanwhile is missed; and since detections become visible and are published in id order
+ * (the writer's lock and publication cursor), a live message at or below the last id yielded
+ * is one this subscriber already has — from replay, or published a second time after a crash.
  */
 async function* patternAlerts(
   ctx: ApiContext,
@@ -110,23 +107,20 @@ async function* patternAlerts(
   const compiled = compileFilter(filter);
   const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
   try {
-    const replayed = new Set<number>();
+    let last = after ?? 0;
     if (after !== null) {
-      let cursor = after;
       for (;;) {
-        const page = await findDetectionsAfter(ctx.db, filter, cursor, REPLAY_PAGE);
-        const recent = Date.now() - REPLAY_OVERLAP_MS;
+        const page = await findDetectionsAfter(ctx.db, filter, last, REPLAY_PAGE);
         for (const row of page) {
-          if (row.storedAt.getTime() >= recent) replayed.add(row.id);
+          last = row.id;
           yield row;
         }
-        const last = page.at(-1);
-        if (!last || page.length < REPLAY_PAGE) break;
-        cursor = last.id;
+        if (page.length < REPLAY_PAGE) break;
       }
     }
     for await (const message of live) {
-      if (replayed.size > 0 && replayed.delete(message.id)) continue;
+      if (message.id <= last) continue;
+      last = message.id;
       yield message;
     }
   } finally {
