@@ -37,7 +37,6 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 // Any fixed numbers work; they only have to be the same in every process.
 const MIGRATION_LOCK_ID = 0x5057_0001;
 const WRITE_LOCK_ID = 0x5057_0002;
-/** A writer that cannot get the lock this long (a holder frozen mid-write) fails and retries. */
 const WRITE_LOCK_TIMEOUT = '30s';
 
 export interface DatabaseOptions {
@@ -53,7 +52,16 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
 }
 
 function createPostgres(url: string, poolSize: number, logger?: Logger): Database {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5_000,
+    // Set per connection once, not per write: a writer that cannot get the write lock this long
+    // (a holder frozen mid-write) fails and retries.
+    options: `-c lock_timeout=${WRITE_LOCK_TIMEOUT}`,
+  });
+  // drizzle's constructor walks the whole schema: one instance per pooled connection, not per write.
+  const lockedDbs = new WeakMap<pg.PoolClient, Db>();
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on('error', (err) => logger?.warn(`[db] idle client error: ${err.message}`));
   const db = drizzlePg(pool, { schema });
@@ -90,10 +98,11 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
       };
       client.on('error', onLost);
       try {
-        await client.query(`SET lock_timeout = '${WRITE_LOCK_TIMEOUT}'`);
         await client.query('SELECT pg_advisory_lock($1)', [WRITE_LOCK_ID]);
         try {
-          return await fn(drizzlePg(client, { schema }));
+          let locked = lockedDbs.get(client);
+          if (!locked) lockedDbs.set(client, (locked = drizzlePg(client, { schema })));
+          return await fn(locked);
         } finally {
           await client.query('SELECT pg_advisory_unlock($1)', [WRITE_LOCK_ID]);
         }

@@ -1,5 +1,5 @@
 import type { Database } from '../db/client.js';
-import { advancePublicationCursor, findUnpublished, storeDetections, type DetectionToStore } from '../db/detections.js';
+import { advancePublicationCursor, findUnpublished, storeForPublication, type DetectionToStore, type Publication } from '../db/detections.js';
 import { toWire, type AlertPubSub } from '../pubsub/topics.js';
 import { withTimeout } from '../runtime/timeout.js';
 
@@ -40,20 +40,21 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 200, publis
 
   async function writeBatch(batch: Pending[]): Promise<void> {
     await database.withWriteLock(async (db) => {
-      await storeDetections(db, batch);
+      let page: Publication = await storeForPublication(db, batch);
       for (;;) {
+        const last = page.rows.at(-1);
+        if (last) {
+          // One connection sends these in order; waiting for all keeps the lock until they are out.
+          await withTimeout(
+            Promise.all(page.rows.map((row) => pubsub.publish('patternAlert', toWire(row)))),
+            publishTimeoutMs,
+            `publishing detections took longer than ${publishTimeoutMs} ms`,
+          );
+          await advancePublicationCursor(db, last.id);
+        }
         // Pages, so a large backlog left by a crash is published in bounded pieces.
-        const rows = await findUnpublished(db, 1_000);
-        const last = rows.at(-1);
-        if (!last) return;
-        // One connection sends these in order; waiting for all keeps the lock until they are out.
-        await withTimeout(
-          Promise.all(rows.map((row) => pubsub.publish('patternAlert', toWire(row)))),
-          publishTimeoutMs,
-          `publishing detections took longer than ${publishTimeoutMs} ms`,
-        );
-        await advancePublicationCursor(db, last.id);
-        if (rows.length < 1_000) return;
+        if (!page.more) return;
+        page = await findUnpublished(db);
       }
     });
   }
