@@ -34,7 +34,7 @@ interface Pending extends DetectionToStore {
  * retry of the dead job) publishes them first. One that dies after publishing but before
  * moving the cursor makes the next batch publish them again; API servers drop the repeats.
  */
-export function createDetectionWriter({ database, pubsub, maxBatch = 200, publishTimeoutMs = 5_000 }: DetectionWriterOptions): DetectionWriter {
+export function createDetectionWriter({ database, pubsub, maxBatch = 500, publishTimeoutMs = 5_000 }: DetectionWriterOptions): DetectionWriter {
   const queue: Pending[] = [];
   let running: Promise<void> | null = null;
 
