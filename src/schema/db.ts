@@ -58,8 +58,11 @@ export const patternDetections = pgTable(
     index('pattern_detections_symbol_id_idx').on(t.symbol, t.id),
     // Pattern filters compare case-insensitively.
     index('pattern_detections_pattern_lower_id_idx').on(sql`lower(${t.pattern})`, t.id),
-    // REST windows: one tier, the last N days by detection time.
-    index('pattern_detections_tier_detected_at_idx').on(t.tier, t.detectedAt),
+    // REST: one tier, best confidence first, newest next, within a window of days. Read in
+    // index order and stopped at the limit, instead of sorting the whole window (EXPLAIN
+    // ANALYZE at 1M rows: 86.7 ms → 1.2 ms without a symbol, 14.9 ms → 0.1 ms with one).
+    index('pattern_detections_tier_confidence_id_idx').on(t.tier, t.confidence.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('pattern_detections_tier_symbol_confidence_id_idx').on(t.tier, t.symbol, t.confidence.desc().nullsFirst(), t.id.desc().nullsFirst()),
   ],
 );
 

@@ -1,0 +1,3 @@
+DROP INDEX "pattern_detections_tier_detected_at_idx";--> statement-breakpoint
+CREATE INDEX "pattern_detections_tier_confidence_id_idx" ON "pattern_detections" USING btree ("tier","confidence" DESC NULLS FIRST,"id" DESC NULLS FIRST);--> statement-breakpoint
+CREATE INDEX "pattern_detections_tier_symbol_confidence_id_idx" ON "pattern_detections" USING btree ("tier","symbol","confidence" DESC NULLS FIRST,"id" DESC NULLS FIRST);
