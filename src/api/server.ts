@@ -47,9 +47,9 @@ export const SLOW_CONSUMER_CLOSE_CODE = 1013;
 const CLIENT_ERROR_CODES = new Set(['BAD_USER_INPUT', 'NOT_FOUND', 'UNAUTHENTICATED', 'FORBIDDEN']);
 
 /**
- * Decided by name and code, not by class: yoga's own test (`instanceof GraphQLError` down the
- * `originalError` chain) fails when `graphql` is loaded twice (vitest loads it as ESM for our
- * code and as CJS for yoga), and would then mask every deliberate BAD_USER_INPUT.
+ * Decided by the code the error carries, not by class: the contract's list is what passes
+ * unmasked, and it stays right even if two copies of `graphql` are ever loaded (as vitest did
+ * before its alias), where yoga's `instanceof GraphQLError` test would mask them all.
  */
 function isClientError(error: unknown): error is Error {
   if (!(error instanceof Error) || error.name !== 'GraphQLError') return false;

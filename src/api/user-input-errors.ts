@@ -8,10 +8,8 @@
  * kinds; every other validation error (an unknown field, a variable used where its type does
  * not fit, …) is left as yoga reports it.
  *
- * Errors are recognised by where graphql-js locates them, not by message text or class:
- * a value error points at the offending value node, a variable coercion error at the
- * variable's definition. (Class checks are unreliable here: under vitest `graphql` is loaded
- * once as ESM for our code and once as CJS for yoga.)
+ * Errors are recognised by where graphql-js locates them, not by message text: a value error
+ * points at the offending value node, a variable coercion error at the variable's definition.
  */
 import { Kind, visit, BREAK, type ASTNode, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
 import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
