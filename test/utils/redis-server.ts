@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { Disposers } from './env.js';
+import { freePort } from './processes.js';
 
 export interface PrivateRedis {
   port: number;
@@ -10,24 +10,12 @@ export interface PrivateRedis {
   kill(): Promise<void>;
 }
 
-/** A TCP port nobody listens on right now (the OS picks it). */
-export async function freeTcpPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
 /**
  * A throwaway `redis-server` (from the PATH) on `port` (a free one if not given), without
  * persistence, for tests that take Redis away. The disposer SIGKILLs it if still alive.
  */
 export async function startPrivateRedis(disposers: Disposers, port?: number): Promise<PrivateRedis> {
-  const p = port ?? (await freeTcpPort());
+  const p = port ?? (await freePort());
   const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
