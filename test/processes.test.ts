@@ -205,7 +205,7 @@ describe('configuration errors', () => {
 describe('shutdown with jobs in flight', () => {
   it('a worker stopped by SIGTERM mid-stream loses nothing: 1,500 stored once and delivered once', async () => {
     const TOTAL = 1_500;
-    const t = await createTestEnv(disposers, 'procdrain', { WORKER_CONCURRENCY: '8' });
+    const t = await createTestEnv(disposers, 'procdrain', { WORKER_CONCURRENCY: '1' });
     // Ingest and API in this process; the worker is a child process on the same env.
     const system = await startTestSystem(disposers, t.config, { api: true, ingest: true, migrate: true });
     const pool = new pg.Pool({ connectionString: t.env['DATABASE_URL'], max: 2 });
@@ -218,7 +218,9 @@ describe('shutdown with jobs in flight', () => {
     const sub = collect<{ patternAlert: { id: string; eventId: string } }>(client, `subscription { patternAlert { id eventId } }`);
     await subscribersAtLeast(system.httpUrl, 1);
 
-    const workerEnv = childEnv(t.env, INFO, { WORKER_CONCURRENCY: '8' });
+    // One job at a time (a job carries up to 100 detections), so SIGTERM lands with most of the
+    // stream still queued.
+    const workerEnv = childEnv(t.env, INFO, { WORKER_CONCURRENCY: '1' });
     const first = spawnPatternwire(disposers, 'worker', workerEnv);
     await first.waitForLine(/Patternwire worker running/, 30_000);
 

@@ -66,16 +66,23 @@ describe('worker faults', () => {
     const t = await createTestEnv(disposers, 'baddata');
     const system = await startTestSystem(disposers, t.config, { api: true, worker: true, migrate: true });
     // Anything with Redis access can add a job: the worker checks job data like any input.
-    const job = await system.queues.detections.add('pattern', { kind: 'pattern', symbol: 42 } as never);
-    const failed = await eventually(async () => ((await job.isFailed()) ? system.queues.detections.getJob(job.id!) : null));
-    expect(failed!.attemptsMade).toBe(1);
-    expect(failed!.failedReason).toMatch(/invalid data/);
+    const bad = [
+      await system.queues.detections.add('pattern', { kind: 'pattern', symbol: 42 } as never),
+      // One bad detection fails its whole group: none of it is stored, the job lands in 'failed'.
+      await system.queues.detections.add('patterns', { kind: 'patterns', events: [{ kind: 'pattern', symbol: 'AAPL' }] } as never),
+      await system.queues.detections.add('patterns', { kind: 'patterns', events: [] }),
+    ];
+    for (const job of bad) {
+      const failed = await eventually(async () => ((await job.isFailed()) ? system.queues.detections.getJob(job.id!) : null));
+      expect(failed!.attemptsMade).toBe(1);
+      expect(failed!.failedReason).toMatch(/invalid data/);
+    }
 
     const { body } = await gql<{ systemHealth: { pipeline: { status: string; queueFailed: number; reasons: string[] } } }>(
       system.httpUrl,
       `{ systemHealth { pipeline { status queueFailed reasons } } }`,
     );
-    expect(body.data!.systemHealth.pipeline).toMatchObject({ status: 'degraded', queueFailed: 1 });
+    expect(body.data!.systemHealth.pipeline).toMatchObject({ status: 'degraded', queueFailed: 3 });
   });
 
   it('keeps completed jobs only for the retention window', async () => {
@@ -92,7 +99,8 @@ describe('worker faults', () => {
     await send(2);
     await eventually(async () => {
       const jobs = await system.queues.detections.getJobs(['completed']);
-      return jobs.length === 1 && jobs[0]!.data.eventId === `${t.id}-2`;
+      const data = jobs[0]?.data;
+      return jobs.length === 1 && data?.kind === 'patterns' && data.events[0]?.eventId === `${t.id}-2`;
     }, 5_000, 'the older completed job to be trimmed');
   });
 });

@@ -36,6 +36,15 @@ export interface PatternEvent {
   metadata: JsonObject;
 }
 
+/**
+ * Detections that travel in one job: what reached the ingest while its previous enqueue was in
+ * flight (one when traffic is light). Dedup is per event, in the database.
+ */
+export interface PatternBatch {
+  kind: 'patterns';
+  events: PatternEvent[];
+}
+
 export interface BacktestProgressEvent {
   kind: 'backtestProgress';
   eventId: string;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Channels } from '../config/env.js';
 import type { Logger } from '../runtime/logger.js';
-import { MAX_MESSAGE_BYTES, type ChannelKind, type InboundEvent, type RejectedMessage } from '../schema/events.js';
+import { MAX_MESSAGE_BYTES, type ChannelKind, type InboundEvent, type PatternEvent, type RejectedMessage } from '../schema/events.js';
 import { parseInbound } from '../schema/inbound.js';
 import { jobIdFor, type Queues } from './queues.js';
 
@@ -17,17 +17,27 @@ export interface Intake {
   /** The channels it knows, by name. */
   kindOf(channel: string): ChannelKind | undefined;
   /**
-   * Parses one message and enqueues it as one job whose id is the dedup key, so the same
-   * message heard twice (a second ingest replica, a publisher retry, pub/sub and a stream)
-   * is one job. A rejected message becomes a `rejected` job. Resolves true once enqueued.
+   * Parses one message and enqueues it. Detections are grouped: whatever arrives while the
+   * previous `patterns` job is being added goes into the next one (up to `maxEventsPerJob`), so
+   * light traffic still travels one event per job and a flood costs one Redis round trip per
+   * group. Other kinds are one job each, whose id is the dedup key; a rejected message becomes a
+   * `rejected` job. Resolves true once its job is in Redis.
    */
   accept(channel: string, raw: Buffer): Promise<boolean>;
   stats(): IntakeStats;
 }
 
+export interface IntakeOptions {
+  queues: Queues;
+  channels: Channels;
+  logger: Logger;
+  /** Most detections in one job. */
+  maxEventsPerJob?: number;
+}
+
 const ENQUEUE_ATTEMPTS = 5;
 
-export function createIntake({ queues, channels, logger }: { queues: Queues; channels: Channels; logger: Logger }): Intake {
+export function createIntake({ queues, channels, logger, maxEventsPerJob = 100 }: IntakeOptions): Intake {
   const kindByChannel = new Map<string, ChannelKind>([
     [channels.patterns, 'pattern'],
     [channels.backtestProgress, 'backtestProgress'],
@@ -35,13 +45,41 @@ export function createIntake({ queues, channels, logger }: { queues: Queues; cha
     [channels.health, 'health'],
   ]);
   const stats: IntakeStats = { received: 0, accepted: 0, rejected: 0, dropped: 0 };
+  const grouping: { event: PatternEvent; enqueued(ok: boolean): void }[] = [];
+  let adding = false;
 
-  function enqueue(event: InboundEvent | RejectedMessage): Promise<unknown> {
+  async function enqueueOrDrop(add: () => Promise<unknown>, what: string, events: number): Promise<boolean> {
+    try {
+      await withRetries(add, ENQUEUE_ATTEMPTS);
+      return true;
+    } catch (err) {
+      stats.dropped += events;
+      logger.error(`[ingest] could not enqueue ${what} after ${ENQUEUE_ATTEMPTS} attempts: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  // One add in flight at a time keeps the groups in arrival order.
+  async function addGroups(): Promise<void> {
+    adding = true;
+    while (grouping.length > 0) {
+      const group = grouping.splice(0, maxEventsPerJob);
+      const events = group.map((g) => g.event);
+      const ok = await enqueueOrDrop(
+        () => queues.detections.add('patterns', { kind: 'patterns', events }),
+        `${events.length} detection(s) (first ${events[0]!.eventId})`,
+        events.length,
+      );
+      for (const g of group) g.enqueued(ok);
+    }
+    adding = false;
+  }
+
+  function enqueue(event: Exclude<InboundEvent, PatternEvent> | RejectedMessage): Promise<boolean> {
     const jobId = jobIdFor(event.kind, event.eventId);
-    // Patterns and rejects share the detections queue; ordered kinds go to control.
-    return event.kind === 'pattern' || event.kind === 'rejected'
-      ? queues.detections.add(event.kind, event, { jobId })
-      : queues.control.add(event.kind, event, { jobId });
+    const add = () =>
+      event.kind === 'rejected' ? queues.detections.add(event.kind, event, { jobId }) : queues.control.add(event.kind, event, { jobId });
+    return enqueueOrDrop(add, jobId, 1);
   }
 
   return {
@@ -53,22 +91,17 @@ export function createIntake({ queues, channels, logger }: { queues: Queues; cha
       stats.received++;
       const receivedAt = new Date();
       const parsed = parseInbound(kind, raw, receivedAt);
-      let job: InboundEvent | RejectedMessage;
-      if (parsed.ok) {
-        stats.accepted++;
-        job = parsed.event;
-      } else {
+      if (!parsed.ok) {
         stats.rejected++;
-        job = rejection(channel, raw, parsed.reason, receivedAt);
+        return enqueue(rejection(channel, raw, parsed.reason, receivedAt));
       }
-      try {
-        await withRetries(() => enqueue(job), ENQUEUE_ATTEMPTS);
-        return true;
-      } catch (err) {
-        stats.dropped++;
-        logger.error(`[ingest] could not enqueue ${jobIdFor(job.kind, job.eventId)} after ${ENQUEUE_ATTEMPTS} attempts: ${(err as Error).message}`);
-        return false;
-      }
+      stats.accepted++;
+      const event = parsed.event;
+      if (event.kind !== 'pattern') return enqueue(event);
+      return new Promise<boolean>((enqueued) => {
+        grouping.push({ event, enqueued });
+        if (!adding) void addGroups();
+      });
     },
   };
 }

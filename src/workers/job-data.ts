@@ -4,6 +4,7 @@ import type {
   BacktestResultEvent,
   HealthEvent,
   JsonObject,
+  PatternBatch,
   PatternEvent,
   RejectedMessage,
 } from '../schema/events.js';
@@ -30,6 +31,11 @@ const pattern: z.ZodType<PatternEvent> = z.object({
   expiresAt: iso.nullable(),
   source: z.string(),
   metadata: jsonObject,
+});
+
+const patterns: z.ZodType<PatternBatch> = z.object({
+  kind: z.literal('patterns'),
+  events: z.array(pattern).min(1).max(1_000),
 });
 
 const backtestProgress: z.ZodType<BacktestProgressEvent> = z.object({
@@ -77,4 +83,4 @@ const rejected: z.ZodType<RejectedMessage> = z.object({
 });
 
 /** Keyed by job name; the names are the event kinds. */
-export const jobDataSchemas = { pattern, backtestProgress, backtestResult, health, rejected } as const;
+export const jobDataSchemas = { patterns, pattern, backtestProgress, backtestResult, health, rejected } as const;

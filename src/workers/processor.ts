@@ -32,8 +32,13 @@ export function createProcessor({ db, pubsub, detections }: ProcessorDeps) {
     }
     const event = parsed.data;
     switch (event.kind) {
+      case 'patterns':
+        // A duplicate message stores nothing and so publishes nothing (see the writer). The job
+        // completes only when all of them are stored and published; a retry re-offers them all,
+        // and the ones already stored are skipped.
+        await Promise.all(event.events.map((e) => detections.write({ event: e, classification: classifyDetection(e) })));
+        return;
       case 'pattern':
-        // A duplicate message stores nothing and so publishes nothing (see the writer).
         await detections.write({ event, classification: classifyDetection(event) });
         return;
       case 'backtestProgress':

@@ -6,6 +6,7 @@ import type {
   BacktestResultEvent,
   HealthEvent,
   InboundEvent,
+  PatternBatch,
   PatternEvent,
   RejectedMessage,
 } from '../schema/events.js';
@@ -18,6 +19,8 @@ import { createHash } from 'node:crypto';
  *   across all workers (global concurrency 1), so a `jobId` subscriber sees progress in order.
  */
 export interface DetectionJobs {
+  patterns: PatternBatch;
+  /** One detection per job: what the ingest enqueued before it grouped them; still processed. */
   pattern: PatternEvent;
   rejected: RejectedMessage;
 }

@@ -32,8 +32,8 @@ function payloadOf(fields: Buffer[]): Buffer {
 /**
  * At-least-once ingest from Redis Streams named like the channels: a consumer group per
  * deployment, an entry acknowledged only after its job is enqueued, and entries of a consumer
- * that died (pending longer than `claimIdleMs`) claimed by a live one. The job id is the dedup
- * key, so an entry read twice, or heard on pub/sub as well, is still one job.
+ * that died (pending longer than `claimIdleMs`) claimed by a live one. An entry read twice, or
+ * heard on pub/sub as well, has one dedup key: it is stored and published once.
  */
 export function createStreamIngest(o: StreamIngestOptions): Ingest {
   const blockMs = o.blockMs ?? 1_000;
@@ -43,11 +43,16 @@ export function createStreamIngest(o: StreamIngestOptions): Ingest {
   let running = false;
 
   async function handle(client: RedisClient, stream: string, entries: Entry[]): Promise<void> {
-    const done: Buffer[] = [];
-    // In order, so a stream's messages are enqueued in the order they were added.
-    for (const [id, fields] of entries) {
-      if (await o.intake.accept(stream, payloadOf(fields))) done.push(id);
+    let enqueued: boolean[];
+    if (o.intake.kindOf(stream) === 'pattern') {
+      // Handed over together so they share jobs; the intake keeps them in order.
+      enqueued = await Promise.all(entries.map(([, fields]) => o.intake.accept(stream, payloadOf(fields))));
+    } else {
+      // One at a time, so backtest progress is enqueued in the order it was added.
+      enqueued = [];
+      for (const [, fields] of entries) enqueued.push(await o.intake.accept(stream, payloadOf(fields)));
     }
+    const done = entries.filter((_, i) => enqueued[i]).map(([id]) => id);
     if (done.length) await client.xack(stream, o.group, ...done);
   }
 

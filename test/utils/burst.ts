@@ -271,15 +271,19 @@ export function detectionsQueue(disposers: Disposers, redisUrl: string, prefix: 
 }
 
 /**
- * Waits until `n` detection jobs have completed and nothing is waiting, delayed or active —
- * including the jobs of a killed worker, which come back only through the stalled-job check.
+ * Waits until nothing is waiting, delayed or active and the completed jobs carry `n` detections
+ * — including the jobs of a killed worker, which come back only through the stalled-job check.
+ * Returns the job counts, with `events`: the detections in completed jobs.
  */
 export async function waitForDrained(queue: Queue, n: number, timeoutMs: number): Promise<Record<string, number>> {
   let last: Record<string, number> = {};
   await eventually(
     async () => {
       last = await queue.getJobCounts('completed', 'active', 'waiting', 'delayed', 'prioritized', 'failed');
-      return last['completed']! >= n && last['active'] === 0 && last['waiting'] === 0 && last['delayed'] === 0 && last['prioritized'] === 0;
+      const idle = last['active'] === 0 && last['waiting'] === 0 && last['delayed'] === 0 && last['prioritized'] === 0;
+      if (!idle) return false;
+      last['events'] = await completedEvents(queue);
+      return last['events'] >= n;
     },
     timeoutMs,
     'the detections queue to drain',
@@ -287,6 +291,16 @@ export async function waitForDrained(queue: Queue, n: number, timeoutMs: number)
     throw new Error(`${err.message}: ${JSON.stringify(last)}`);
   });
   return last;
+}
+
+/** Detections carried by the completed jobs (a `patterns` job carries several). */
+async function completedEvents(queue: Queue): Promise<number> {
+  let events = 0;
+  for (let start = 0; ; start += 1_000) {
+    const jobs = await queue.getJobs(['completed'], start, start + 999, true);
+    for (const j of jobs) events += j.name === 'patterns' ? (j.data as { events: unknown[] }).events.length : 1;
+    if (jobs.length < 1_000) return events;
+  }
 }
 
 /** Completed jobs that ran more than once (retried after an error, or re-run after stalling). */

@@ -1,0 +1,63 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRedis } from '../src/redis/connections.js';
+import { createLogger } from '../src/runtime/logger.js';
+import type { PatternBatch } from '../src/schema/events.js';
+import { createIntake } from '../src/workers/intake.js';
+import { createQueues, type Queues } from '../src/workers/queues.js';
+import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
+
+// The intake against a real Redis, no worker: what it puts in the queues is read back as is.
+const disposers = createDisposers();
+const logger = createLogger('silent');
+afterAll(() => disposers.run());
+
+async function setUp(label: string, maxEventsPerJob?: number) {
+  const t = await createTestEnv(disposers, label);
+  const producer = createRedis({ url: REDIS_URL, clusterNodes: null }, 'producer', logger);
+  disposers.add(() => void producer.disconnect());
+  const queues: Queues = createQueues(producer, { prefix: t.config.queuePrefix, attempts: 3, backoffMs: 100, completedRetentionSeconds: 60 }, logger);
+  disposers.add(() => queues.close());
+  const intake = createIntake({ queues, channels: t.config.channels, logger, maxEventsPerJob });
+  const detection = (i: number) => Buffer.from(JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'AAPL', confidence: 0.7 }));
+  const batches = async () => {
+    const jobs = await queues.detections.getJobs(['waiting'], 0, -1, true);
+    return jobs.filter((j) => j.name === 'patterns').map((j) => (j.data as PatternBatch).events.map((e) => e.eventId));
+  };
+  return { t, queues, intake, detection, batches };
+}
+
+describe('intake', () => {
+  it('sends light traffic one detection per job, at once', async () => {
+    const { t, intake, detection, batches } = await setUp('intake-light');
+    for (let i = 0; i < 5; i++) expect(await intake.accept(t.config.channels.patterns, detection(i))).toBe(true);
+    expect(await batches()).toEqual([0, 1, 2, 3, 4].map((i) => [`${t.id}-${i}`]));
+  });
+
+  it('groups what arrives while a job is being added, in arrival order, at most maxEventsPerJob a job', async () => {
+    const { t, intake, detection, batches } = await setUp('intake-flood', 40);
+    const N = 300;
+    const results = await Promise.all(Array.from({ length: N }, (_, i) => intake.accept(t.config.channels.patterns, detection(i))));
+    expect(results.every(Boolean)).toBe(true);
+    const groups = await batches();
+    // The first message finds nothing in flight and goes alone; the rest wait for it and share jobs.
+    expect(groups[0]).toEqual([`${t.id}-0`]);
+    expect(groups.length).toBe(1 + Math.ceil((N - 1) / 40));
+    expect(Math.max(...groups.map((g) => g.length))).toBe(40);
+    expect(groups.flat()).toEqual(Array.from({ length: N }, (_, i) => `${t.id}-${i}`));
+    expect(intake.stats()).toMatchObject({ received: N, accepted: N, rejected: 0, dropped: 0 });
+  });
+
+  it('keeps one job per control message and per reject, with the dedup key as job id', async () => {
+    const { t, queues, intake } = await setUp('intake-control');
+    const progress = Buffer.from(JSON.stringify({ id: `${t.id}-p1`, job_id: 'bt-1', progress: 0.5, status: 'running' }));
+    expect(await intake.accept(t.config.channels.backtestProgress, progress)).toBe(true);
+    expect(await intake.accept(t.config.channels.backtestProgress, progress)).toBe(true);
+    expect(await intake.accept(t.config.channels.patterns, Buffer.from('not json'))).toBe(true);
+    expect(await intake.accept(t.config.channels.patterns, Buffer.from('not json'))).toBe(true);
+    const control = await queues.control.getJobs(['waiting']);
+    expect(control.map((j) => j.id)).toEqual([`backtestProgress-${t.id}-p1`]);
+    const rejects = (await queues.detections.getJobs(['waiting'])).filter((j) => j.name === 'rejected');
+    expect(rejects).toHaveLength(1);
+    expect(intake.stats()).toMatchObject({ received: 4, accepted: 2, rejected: 2 });
+  });
+});
