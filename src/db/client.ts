@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -25,10 +25,20 @@ export interface Database {
    * lock; an in-process mutex for PGlite, which only one process can open). Detections are
    * stored and published inside it, so ids become visible, and are published, in id order.
    */
-  withWriteLock<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  withWriteLock<T>(fn: (db: Db) => Promise<T>, options?: WriteLockOptions<T>): Promise<T>;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface WriteLockOptions<T> {
+  /**
+   * A data-modifying statement with RETURNING to run as the lock is released, after `fn`
+   * succeeded: sent with the unlock in one round trip. It runs before the unlock, but the lock is
+   * free a moment before its transaction commits: the next holder must read what it changed with
+   * FOR UPDATE, which waits for that commit.
+   */
+  releaseWith?: (value: T) => SQL | null;
 }
 
 /** `drizzle/` at the package root, from both `src/db` (tsx, tests) and `dist/db` (built). */
@@ -87,7 +97,7 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
         client.release();
       }
     },
-    async withWriteLock(fn) {
+    async withWriteLock(fn, options) {
       const client = await pool.connect();
       let failure: Error | undefined;
       // A checked-out client has no pool 'error' listener: without one a connection dropped
@@ -99,13 +109,18 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
       client.on('error', onLost);
       try {
         await client.query('SELECT pg_advisory_lock($1)', [WRITE_LOCK_ID]);
-        try {
-          let locked = lockedDbs.get(client);
-          if (!locked) lockedDbs.set(client, (locked = drizzlePg(client, { schema })));
-          return await fn(locked);
-        } finally {
+        let locked = lockedDbs.get(client);
+        if (!locked) lockedDbs.set(client, (locked = drizzlePg(client, { schema })));
+        const value = await fn(locked).catch(async (err: unknown) => {
           await client.query('SELECT pg_advisory_unlock($1)', [WRITE_LOCK_ID]);
-        }
+          throw err;
+        });
+        const step = options?.releaseWith?.(value);
+        // Reading the step's rows first makes it run before the unlock (an unread data-modifying
+        // CTE runs after the main query).
+        if (step) await locked.execute(sql`WITH step AS (${step}) SELECT pg_advisory_unlock(${WRITE_LOCK_ID}) FROM (SELECT count(*) FROM step) AS done`);
+        else await client.query('SELECT pg_advisory_unlock($1)', [WRITE_LOCK_ID]);
+        return value;
       } catch (err) {
         failure = err as Error;
         throw err;
@@ -136,8 +151,13 @@ async function createPglite(dataDir: string): Promise<Database> {
     async migrate() {
       await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
     },
-    withWriteLock(fn) {
-      const run = tail.then(() => fn(db));
+    withWriteLock(fn, options) {
+      const run = tail.then(async () => {
+        const value = await fn(db);
+        const step = options?.releaseWith?.(value);
+        if (step) await db.execute(step);
+        return value;
+      });
       tail = run.catch(() => undefined);
       return run;
     },

@@ -1,5 +1,5 @@
 import type { Database } from '../db/client.js';
-import { advancePublicationCursor, findUnpublished, storeForPublication, type DetectionToStore, type Publication } from '../db/detections.js';
+import { advancePublicationCursor, advancePublicationCursorSql, findUnpublished, storeForPublication, type DetectionToStore, type Publication } from '../db/detections.js';
 import { toWire, type AlertPubSub } from '../pubsub/topics.js';
 import { withTimeout } from '../runtime/timeout.js';
 
@@ -39,24 +39,28 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 500, publis
   let running: Promise<void> | null = null;
 
   async function writeBatch(batch: Pending[]): Promise<void> {
-    await database.withWriteLock(async (db) => {
-      let page: Publication = await storeForPublication(db, batch);
-      for (;;) {
-        const last = page.rows.at(-1);
-        if (last) {
-          // One connection sends these in order; waiting for all keeps the lock until they are out.
-          await withTimeout(
-            Promise.all(page.rows.map((row) => pubsub.publish('patternAlert', toWire(row)))),
-            publishTimeoutMs,
-            `publishing detections took longer than ${publishTimeoutMs} ms`,
-          );
-          await advancePublicationCursor(db, last.id);
+    await database.withWriteLock(
+      async (db) => {
+        let page: Publication = await storeForPublication(db, batch);
+        for (;;) {
+          const last = page.rows.at(-1);
+          if (last) {
+            // One connection sends these in order; waiting for all keeps the lock until they are out.
+            await withTimeout(
+              Promise.all(page.rows.map((row) => pubsub.publish('patternAlert', toWire(row)))),
+              publishTimeoutMs,
+              `publishing detections took longer than ${publishTimeoutMs} ms`,
+            );
+          }
+          // Pages, so a large backlog left by a crash is published in bounded pieces.
+          if (!page.more) return last?.id ?? null;
+          await advancePublicationCursor(db, last!.id);
+          page = await findUnpublished(db);
         }
-        // Pages, so a large backlog left by a crash is published in bounded pieces.
-        if (!page.more) return;
-        page = await findUnpublished(db);
-      }
-    });
+      },
+      // The last page's cursor moves as the lock is released, in the same round trip.
+      { releaseWith: (lastId) => (lastId === null ? null : advancePublicationCursorSql(lastId)) },
+    );
   }
 
   async function run(): Promise<void> {
