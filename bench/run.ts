@@ -115,6 +115,7 @@ async function main(options: Options): Promise<number> {
             drainSeconds: n['throughput-drain-seconds'],
             boundedDepth: n['throughput-bounded-depth'],
             target: n['throughput-target'],
+            via: options.throughputVia,
           })
         ).report,
       burst: async () =>

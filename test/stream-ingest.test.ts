@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { PatternBatch } from '../src/schema/events.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { eventually, gql } from './utils/graphql.js';
 import { startTestSystem } from './utils/system.js';
@@ -56,5 +58,43 @@ describe('stream ingest (INGEST_STREAMS=true)', () => {
       const [pending] = (await redis.xpending(stream, t.config.streams.group)) as [number];
       return pending === 0;
     }, 5_000, 'no pending entries');
+  });
+
+  it('stops reading the stream while the detections queue is full, and catches up once workers drain it', async () => {
+    const MAX_JOBS = 3;
+    const N = 2_000;
+    const t = await createTestEnv(disposers, 'streamflow', { INGEST_STREAMS: 'true', INGEST_STREAM_MAX_QUEUED_JOBS: String(MAX_JOBS) });
+    const stream = t.config.channels.patterns;
+    const redis = new Redis(REDIS_URL);
+    disposers.add(async () => {
+      await redis.del(...Object.values(t.config.channels));
+      redis.disconnect();
+    });
+    // Ingest only: nothing takes jobs off the queue.
+    const ingest = await startTestSystem(disposers, t.config, { ingest: true, migrate: true });
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < N; i++) pipeline.xadd(stream, '*', 'message', detection(`${t.id}-flow-${i}`, 'CVX'));
+    await pipeline.exec();
+
+    const queued = async () => {
+      const jobs = await ingest.queues.detections.getJobs(['waiting'], 0, -1);
+      return { jobs: jobs.length, events: jobs.reduce((n, j) => n + (j.data as PatternBatch).events.length, 0) };
+    };
+    await eventually(async () => (await queued()).jobs >= MAX_JOBS, 10_000, 'the queue to reach its bound');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const held = await queued();
+    // One read (≤ 100 entries, so ≤ 2 jobs) may land after the last check below the bound.
+    expect(held.jobs).toBeLessThanOrEqual(MAX_JOBS + 1);
+    expect(held.events).toBeLessThanOrEqual((MAX_JOBS + 1) * 100);
+    expect(held.events).toBeLessThan(N);
+
+    // A worker drains the queue; the ingest reads the rest as room appears.
+    await startTestSystem(disposers, t.config, { worker: true });
+    const pool = new pg.Pool({ connectionString: t.env['DATABASE_URL'], max: 1 });
+    disposers.add(() => pool.end());
+    const stored = async () =>
+      (await pool.query<{ n: string; d: string }>(`select count(*) as n, count(distinct event_id) as d from pattern_detections where symbol = 'CVX'`)).rows[0]!;
+    await eventually(async () => Number((await stored()).n) >= N, 30_000, `${N} stored`);
+    expect(await stored()).toEqual({ n: String(N), d: String(N) });
   });
 });

@@ -65,6 +65,8 @@ export async function createBenchEnv(cleanup: Cleanup): Promise<BenchEnv> {
     CHANNEL_BACKTEST_RESULTS: `${id}.backtest.results`,
     CHANNEL_HEALTH: `${id}.health`,
     LOG_LEVEL: 'warn',
+    // The throughput scenario publishes to the stream (--throughput-via xadd); the others PUBLISH.
+    INGEST_STREAMS: 'true',
   };
   return {
     id,

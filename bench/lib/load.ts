@@ -359,7 +359,8 @@ export class Publisher {
 
   /**
    * As fast as this publisher can for `seconds`: pipelines of `batch`, each sent when the
-   * previous one is acknowledged (or paced to `rate` per second when rate > 0).
+   * previous one is acknowledged (or paced to `rate` per second when rate > 0). `xadd` appends to
+   * the stream named like the channel (field `message`), as a publisher using streams does.
    */
   async maxRate(
     channel: string,
@@ -368,6 +369,7 @@ export class Publisher {
     rate: number,
     rec: DeliveryRecorder,
     event: (i: number) => [string, string],
+    via: 'publish' | 'xadd' = 'publish',
   ): Promise<PublishResult> {
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
@@ -386,7 +388,9 @@ export class Publisher {
       for (; i < stop; i++) {
         const [symbol, pattern] = event(i);
         if (rate > 0) lag.push(performance.now() - (t0 + (i * 1000) / rate));
-        pipeline.publish(channel, detectionMessage(rec.eventId(i), symbol, pattern, i, rec.stamp(i)));
+        const message = detectionMessage(rec.eventId(i), symbol, pattern, i, rec.stamp(i));
+        if (via === 'xadd') pipeline.xadd(channel, '*', 'message', message);
+        else pipeline.publish(channel, message);
       }
       await pipeline.exec();
     }

@@ -23,10 +23,10 @@ export const NUMBER_FLAGS = {
   'filtered-seconds': { full: 10, quick: 2, help: 'filtered: seconds of publishing' },
   'throughput-seconds': { full: 30, quick: 2, help: 'throughput: seconds of publishing' },
   'throughput-rate': { full: 0, quick: 0, help: 'throughput: events per second, 0 = as fast as the publisher can' },
-  'throughput-batch': { full: 200, quick: 200, help: 'throughput: PUBLISH commands per pipeline' },
-  'throughput-drain-seconds': { full: 60, quick: 2, help: 'throughput: longest wait for the backlog after publishing' },
+  'throughput-batch': { full: 200, quick: 200, help: 'throughput: XADD / PUBLISH commands per pipeline' },
+  'throughput-drain-seconds': { full: 300, quick: 10, help: 'throughput: longest wait for the backlog after publishing' },
   'throughput-target': { full: 5000, quick: 5000, help: 'throughput: target events/s (stored and delivered)' },
-  'throughput-bounded-depth': { full: 5000, quick: 5000, help: 'throughput: largest queue depth at the end that counts as bounded' },
+  'throughput-bounded-depth': { full: 200, quick: 200, help: 'throughput: largest queue depth (jobs) at the end that counts as bounded' },
   'burst-events': { full: 20000, quick: 2000, help: 'burst: events published at once' },
   'burst-subscribers': { full: 1, quick: 1, help: 'burst: subscribers, no filter' },
   'burst-timeout-seconds': { full: 60, quick: 15, help: 'burst: longest wait for everything' },
@@ -42,8 +42,13 @@ export const NUMBER_FLAGS = {
 
 export type NumberFlagName = keyof typeof NUMBER_FLAGS;
 
+export const THROUGHPUT_VIA = ['xadd', 'publish'] as const;
+export type ThroughputVia = (typeof THROUGHPUT_VIA)[number];
+
 export interface Options {
   quick: boolean;
+  /** How the throughput publisher reaches Patternwire (the baseline relay always gets PUBLISH). */
+  throughputVia: ThroughputVia;
   /** Run Patternwire's children under `node --cpu-prof`, profiles in bench/results/profiles/. */
   cpuProf: boolean;
   scenarios: ScenarioName[];
@@ -58,6 +63,9 @@ export function usage(): string {
 
   --quick                      small sizes, 1 run per scenario: the whole run in under a minute
   --scenarios a,b              which scenarios, in this order (default: all)
+  --throughput-via xadd|publish  throughput: Patternwire's input; xadd (default) is the stream,
+                               which the ingest reads only while the queue has room; publish is
+                               pub/sub, which nothing can slow down (the baseline always gets PUBLISH)
   --cpu-prof                   run Patternwire's processes under node --cpu-prof; profiles and a
                                summary (npx tsx bench/profile-summary.ts <dir>) in bench/results/profiles/
 ${lines.join('\n')}
@@ -71,6 +79,7 @@ export function parseOptions(argv: string[]): Options | null {
   let quick = false;
   let cpuProf = false;
   let scenarios: ScenarioName[] = [...SCENARIOS];
+  let throughputVia: ThroughputVia = 'xadd';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') return null;
@@ -94,6 +103,11 @@ export function parseOptions(argv: string[]): Options | null {
       scenarios = list as ScenarioName[];
       continue;
     }
+    if (name === 'throughput-via') {
+      if (!(THROUGHPUT_VIA as readonly string[]).includes(value)) throw new UsageError(`--throughput-via must be one of ${THROUGHPUT_VIA.join(', ')}, got "${value}"`);
+      throughputVia = value as ThroughputVia;
+      continue;
+    }
     if (!(name in NUMBER_FLAGS)) throw new UsageError(`unknown flag --${name}`);
     values.set(name, value);
   }
@@ -105,5 +119,5 @@ export function parseOptions(argv: string[]): Options | null {
     if (!Number.isFinite(v) || v < 0 || (!mayBeZero && v === 0)) throw new UsageError(`--${name} must be a ${mayBeZero ? 'non-negative' : 'positive'} number, got "${raw}"`);
     n[name] = v;
   }
-  return { quick, cpuProf, scenarios, n };
+  return { quick, cpuProf, throughputVia, scenarios, n };
 }

@@ -12,6 +12,9 @@ import type { BenchEnv } from './env.js';
 import { freePort, spawnNode, waitReady, type Child } from './processes.js';
 import { sleep } from './util.js';
 
+/** Patternwire's default consumer group (INGEST_STREAM_GROUP). */
+const STREAM_GROUP = 'patternwire';
+
 export interface QueueDepth {
   waiting: number;
   active: number;
@@ -33,6 +36,8 @@ export interface Patternwire {
   /** The bench's own pool on Patternwire's database. */
   pool: pg.Pool;
   queueDepth(): Promise<QueueDepth>;
+  /** Entries of the patterns stream the ingest has not read yet (the consumer group's lag). */
+  streamBacklog(): Promise<number>;
   /** Highest detection id stored (0 when none). */
   maxId(): Promise<number>;
   /** Detections stored with id > `afterId` and an event id starting with `prefix`. */
@@ -126,6 +131,14 @@ export async function startPatternwire(
   let spare: ExtraApi | null = opts.spareApi ? await startApi('patternwire api (memory)', idlePrefix('memory')) : null;
   await Promise.all([apiReady(api), workerReady(worker), ingestReady(ingest), spare && apiReady(spare)]);
 
+  const streamBacklog = async (): Promise<number> => {
+    const groups = (await redis.xinfo('GROUPS', env.patternsChannel).catch(() => [])) as unknown[][];
+    for (const g of groups) {
+      const field = (name: string) => g[g.indexOf(name) + 1];
+      if (field('name') === STREAM_GROUP) return Number(field('lag') ?? 0);
+    }
+    return 0;
+  };
   const queueDepth = async (): Promise<QueueDepth> => {
     const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed');
     const n = (k: string) => c[k] ?? 0;
@@ -197,10 +210,15 @@ export async function startPatternwire(
       }
       return false;
     },
+    async streamBacklog() {
+      return streamBacklog();
+    },
     async resetPipeline() {
-      log('  resetting the pipeline: a backlog is left; fresh worker and ingest on an emptied queue');
+      log('  resetting the pipeline: a backlog is left; fresh worker and ingest on an emptied queue and stream');
       await Promise.all([worker.stop(opts.cpuProfDir ? 20_000 : 5_000), ingest.stop(opts.cpuProfDir ? 20_000 : 5_000)]);
       await queue.obliterate({ force: true });
+      // Unread entries would be read by the new ingest: move the group past them.
+      await redis.xgroup('SETID', env.patternsChannel, STREAM_GROUP, '$').catch(() => undefined);
       worker = startWorker();
       ingest = startIngest();
       await Promise.all([workerReady(worker), ingestReady(ingest)]);

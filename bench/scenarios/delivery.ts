@@ -13,7 +13,7 @@ import type { BenchContext, MetricDef, ScenarioReport, System, Target } from './
 
 type Load =
   | { kind: 'fixed'; rate: number; events: number }
-  | { kind: 'max'; seconds: number; batch: number; rate: number }
+  | { kind: 'max'; seconds: number; batch: number; rate: number; via: 'xadd' | 'publish' }
   | { kind: 'burst'; events: number };
 
 interface DeliveryPlan {
@@ -42,6 +42,7 @@ export interface Sample {
   delivered: number;
   stored: number | null;
   queueDepth: number | null;
+  streamBacklog: number | null;
 }
 
 export interface DeliveryRun {
@@ -74,6 +75,9 @@ export interface DeliveryRun {
   queueDepthMax: number | null;
   queueDepthAtEnd: number | null;
   queueDepthFinal: number | null;
+  /** Throughput via the stream: entries not yet read by the ingest. */
+  streamBacklogMax: number | null;
+  streamBacklogAtEnd: number | null;
   /** Milliseconds waited after publishing ended. */
   waitedMs: number;
   /** CPU seconds used by each of the system's processes during the run. */
@@ -144,8 +148,10 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const [stored, depth] = pw ? await Promise.all([pw.maxId().then((m) => m - startId), pw.queueDepth().then((d) => d.depth)]) : [null, null];
-        samples.push({ t: Math.round(performance.now() - t0), published: rec.published, delivered: rec.delivered, stored, queueDepth: depth });
+        const [stored, depth, backlog] = pw
+          ? await Promise.all([pw.maxId().then((m) => m - startId), pw.queueDepth().then((d) => d.depth), pw.streamBacklog()])
+          : [null, null, null];
+        samples.push({ t: Math.round(performance.now() - t0), published: rec.published, delivered: rec.delivered, stored, queueDepth: depth, streamBacklog: backlog });
         const next = t0 + samples.length * 1000;
         while (sampling && performance.now() < next) await sleep(Math.min(100, next - performance.now()));
       }
@@ -177,7 +183,7 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
         ? await publisher.fixedRate(target.channel, load.events, load.rate, rec, plan.eventOf)
         : load.kind === 'burst'
           ? await publisher.burst(target.channel, load.events, rec, plan.eventOf)
-          : await publisher.maxRate(target.channel, load.seconds, load.batch, load.rate, rec, plan.eventOf);
+          : await publisher.maxRate(target.channel, load.seconds, load.batch, load.rate, rec, plan.eventOf, pw ? load.via : 'publish');
     const publishEnd = performance.now();
 
     // Throughput: what got through within the publishing window.
@@ -185,6 +191,7 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
     const deliveredAtEnd = rec.delivered;
     const storedAtEnd = pw && windowSeconds ? await pw.storedCount(startId, storedPrefix) : null;
     const depthAtEnd = pw ? (await pw.queueDepth()).depth : null;
+    const backlogAtEnd = pw ? await pw.streamBacklog() : null;
 
     // Wait for the rest: all delivered (and stored), or nothing moving for settleMs, or maxWaitMs.
     watching = false;
@@ -223,6 +230,7 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
     const sorted = rec.latencies.sorted();
     const lost = rec.lost();
     const depths = samples.map((s) => s.queueDepth).filter((d): d is number => d !== null);
+    const backlogs = samples.map((s) => s.streamBacklog).filter((d): d is number => d !== null);
     // A backlog left now would run beside the next measurement (of either system): clear it.
     if (pw && depthFinal !== null && depthFinal > 0) await pw.resetPipeline();
 
@@ -253,6 +261,8 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
       queueDepthMax: depths.length ? Math.max(...depths, depthAtEnd ?? 0) : depthAtEnd,
       queueDepthAtEnd: depthAtEnd,
       queueDepthFinal: depthFinal,
+      streamBacklogMax: backlogs.length ? Math.max(...backlogs, backlogAtEnd ?? 0) : backlogAtEnd,
+      streamBacklogAtEnd: backlogAtEnd,
       waitedMs: round(waitedMs, 0)!,
       cpu,
       cpuTotal: cpuValues.every((v) => v !== null) ? round(cpuValues.reduce((a, b) => a! + b!, 0)) : null,
@@ -318,6 +328,9 @@ function flatten(r: DeliveryRun): Record<string, number | null> {
     queueDepthMax: r.queueDepthMax,
     queueDepthAtEnd: r.queueDepthAtEnd,
     queueDepthFinal: r.queueDepthFinal,
+    streamBacklogMax: r.streamBacklogMax,
+    streamBacklogAtEnd: r.streamBacklogAtEnd,
+    waitedS: r.waitedMs / 1000,
     stageIngestP50: r.stages?.ingest.p50 ?? null,
     stageIngestP99: r.stages?.ingest.p99 ?? null,
     stageQueueP50: r.stages?.queueAndBatch.p50 ?? null,
@@ -492,6 +505,7 @@ export interface ThroughputOptions {
   /** "Bounded": the backlog at the end of the window is at most this. */
   boundedDepth: number;
   target: number;
+  via: 'xadd' | 'publish';
 }
 
 export function throughput(ctx: BenchContext, o: ThroughputOptions): Promise<DeliveryOutcome> {
@@ -503,7 +517,7 @@ export function throughput(ctx: BenchContext, o: ThroughputOptions): Promise<Del
     eventOf: (i) => [symbols[i % symbols.length]!, PATTERNS[i % PATTERNS.length]!],
     matches: () => true,
     warmSymbols: [symbols[0]!],
-    load: { kind: 'max', seconds: o.seconds, batch: o.batch, rate: o.rate },
+    load: { kind: 'max', seconds: o.seconds, batch: o.batch, rate: o.rate, via: o.via },
     settleMs: Math.min(10_000, o.drainSeconds * 1000),
     maxWaitMs: o.drainSeconds * 1000,
   };
@@ -518,16 +532,23 @@ export function throughput(ctx: BenchContext, o: ThroughputOptions): Promise<Del
       target: `≥ ${o.target}/s`,
       check: (pw) => atLeast(o.target)(pw),
     },
-    { key: 'queueDepthMax', label: 'queue depth max (sampled 1/s)', unit: '', pwOnly: true },
+    { key: 'queueDepthMax', label: 'queue depth max, jobs of ≤ 100 (sampled 1/s)', unit: '', pwOnly: true },
     {
       key: 'queueDepthAtEnd',
-      label: `queue depth at the end of the ${o.seconds} s`,
+      label: `queue depth at the end of the ${o.seconds} s, jobs`,
       unit: '',
       target: `bounded: ≤ ${o.boundedDepth}`,
       check: atMost(o.boundedDepth),
       pwOnly: true,
     },
     { key: 'queueDepthFinal', label: `queue depth after ≤ ${o.drainSeconds} s drain`, unit: '', pwOnly: true },
+    ...(o.via === 'xadd'
+      ? [
+          { key: 'streamBacklogMax', label: 'unread in the stream, max (the publisher is ahead)', unit: '', pwOnly: true },
+          { key: 'streamBacklogAtEnd', label: `unread in the stream at the end of the ${o.seconds} s`, unit: '', pwOnly: true },
+        ]
+      : []),
+    { key: 'waitedS', label: 'drain: from the end of publishing until all delivered', unit: 's' },
     { key: 'lost', label: `not delivered after ≤ ${o.drainSeconds} s drain`, unit: '', agg: 'sum', target: '0', check: zero },
     { key: 'duplicated', label: 'duplicated', unit: '', agg: 'sum', target: '0', check: zero },
     { key: 'notStored', label: `not stored after ≤ ${o.drainSeconds} s drain`, unit: '', agg: 'sum', target: '0', check: zero, pwOnly: true },
@@ -537,10 +558,11 @@ export function throughput(ctx: BenchContext, o: ThroughputOptions): Promise<Del
     { key: 'p99', label: 'latency p99 (under overload)', unit: 'ms' },
     { key: 'cpuMsPerEvent', label: 'CPU of the system per event delivered', unit: 'ms' },
   ];
+  const command = o.via === 'xadd' ? 'XADD (Patternwire: the stream its ingest reads while the queue has room; baseline: PUBLISH)' : 'PUBLISH';
   const notes = [
     o.rate > 0
-      ? `publisher paced to ${o.rate}/s in pipelines of ${o.batch}`
-      : `publisher unpaced: pipelines of ${o.batch} PUBLISH, each sent when the previous one is acknowledged`,
+      ? `publisher paced to ${o.rate}/s in pipelines of ${o.batch} ${command}`
+      : `publisher unpaced: pipelines of ${o.batch} ${command}, each sent when the previous one is acknowledged`,
     `rates count what was stored / delivered during the ${o.seconds} s of publishing; afterwards the bench waits up to ${o.drainSeconds} s for the rest`,
   ];
   return runBoth(ctx, plan, { ...o }, defs, notes);

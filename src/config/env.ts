@@ -33,6 +33,7 @@ const envSchema = z.object({
   INGEST_STREAMS: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
   INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
   INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
+  INGEST_STREAM_MAX_QUEUED_JOBS: positiveInt(100),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 }).superRefine((e, ctx) => {
   // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot,
@@ -76,7 +77,7 @@ export interface Config {
   subscriberQueueLimit: number;
   logLevel: Env['LOG_LEVEL'];
   /** Also read each channel from a Redis Stream of the same name (at-least-once ingest). */
-  streams: { enabled: boolean; group: string; claimIdleMs: number };
+  streams: { enabled: boolean; group: string; claimIdleMs: number; maxQueuedJobs: number };
 }
 
 export interface Channels {
@@ -139,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       enabled: ['true', '1', 'on'].includes(e.INGEST_STREAMS),
       group: e.INGEST_STREAM_GROUP,
       claimIdleMs: e.INGEST_STREAM_CLAIM_MS,
+      maxQueuedJobs: e.INGEST_STREAM_MAX_QUEUED_JOBS,
     },
   };
 }

@@ -119,6 +119,13 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
         consumer: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
         claimIdleMs: config.streams.claimIdleMs,
         logger,
+        backpressure: {
+          max: config.streams.maxQueuedJobs,
+          async queuedJobs() {
+            const c = await queues.detections.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+            return Object.values(c).reduce((a, b) => a + b, 0);
+          },
+        },
       });
       await streams.start();
       lifecycle.defer('stream ingest', () => streams.stop());

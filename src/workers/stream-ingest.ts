@@ -15,6 +15,12 @@ export interface StreamIngestOptions {
   /** An entry delivered this long ago and never acknowledged is taken over. */
   claimIdleMs: number;
   logger: Logger;
+  /**
+   * Flow control for the detections stream: no read while the detections queue holds `max` jobs
+   * or more. A publisher faster than the workers then fills its own stream (durable, in Redis)
+   * instead of the queue, and the pipeline keeps its pace. Pub/sub cannot be slowed this way.
+   */
+  backpressure?: { queuedJobs(): Promise<number>; max: number };
   blockMs?: number;
   count?: number;
 }
@@ -56,9 +62,16 @@ export function createStreamIngest(o: StreamIngestOptions): Ingest {
     if (done.length) await client.xack(stream, o.group, ...done);
   }
 
+  async function roomInQueue(): Promise<void> {
+    const bp = o.backpressure;
+    while (bp && running && (await bp.queuedJobs()) >= bp.max) await new Promise((r) => setTimeout(r, 20));
+  }
+
   async function readLoop(client: RedisClient, stream: string): Promise<void> {
+    const paced = o.intake.kindOf(stream) === 'pattern';
     while (running) {
       try {
+        if (paced) await roomInQueue();
         const reply = (await client.callBuffer(
           'XREADGROUP', 'GROUP', o.group, o.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>',
         )) as [Buffer, Entry[]][] | null;
