@@ -1,6 +1,7 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../src/db/client.js';
-import { storeDetections } from '../src/db/detections.js';
+import { storeDetections, storeForPublicationSql } from '../src/db/detections.js';
 import { createPubSub, type AlertPubSub, type DetectionMessage } from '../src/pubsub/topics.js';
 import { createRedis } from '../src/redis/connections.js';
 import { createLogger } from '../src/runtime/logger.js';
@@ -137,5 +138,27 @@ describe('detection writer', () => {
     expect(received.slice(0, 3)).toEqual(orphanIds);
     expect(received).toHaveLength(4);
     expect(received[3]).toBeGreaterThan(orphanIds[2]!);
+  });
+
+  it('finds rows left above the cursor with an index range scan, not a walk of the whole table', async () => {
+    const db = await openDatabase();
+    const e = event(uniqueId('plan'));
+    type PlanNode = { 'Index Cond'?: string; 'Join Filter'?: string; Plans?: PlanNode[] };
+    const plan = await db.db.transaction(async (tx) => {
+      // Without this a table this small is read sequentially whatever the query says.
+      await tx.execute(sql`SET LOCAL enable_seqscan = off`);
+      const result = await tx.execute(sql`EXPLAIN (FORMAT JSON) ${storeForPublicationSql([{ event: e, classification: classifyDetection(e) }])}`);
+      return ((result as unknown as { rows: { 'QUERY PLAN': { Plan: PlanNode }[] }[] }).rows[0]!['QUERY PLAN'][0]!).Plan;
+    });
+    const nodes: PlanNode[] = [];
+    const walk = (n: PlanNode) => {
+      nodes.push(n);
+      n.Plans?.forEach(walk);
+    };
+    walk(plan);
+    // The bound is an index condition (a plain or bitmap index scan), not a filter over every row.
+    const conditions = nodes.map((n) => n['Index Cond']).filter(Boolean);
+    expect(conditions.some((c) => /^\(id > \$\d+\)$/.test(c!)), `index conditions: ${conditions.join(', ')}`).toBe(true);
+    expect(nodes.filter((n) => n['Join Filter']?.includes('last_published_id'))).toEqual([]);
   });
 });

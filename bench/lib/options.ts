@@ -24,7 +24,7 @@ export const NUMBER_FLAGS = {
   'throughput-seconds': { full: 30, quick: 2, help: 'throughput: seconds of publishing' },
   'throughput-rate': { full: 0, quick: 0, help: 'throughput: events per second, 0 = as fast as the publisher can' },
   'throughput-batch': { full: 200, quick: 200, help: 'throughput: XADD / PUBLISH commands per pipeline' },
-  'throughput-drain-seconds': { full: 300, quick: 10, help: 'throughput: longest wait for the backlog after publishing' },
+  'throughput-drain-seconds': { full: 60, quick: 10, help: 'throughput: longest wait for the backlog after publishing' },
   'throughput-target': { full: 5000, quick: 5000, help: 'throughput: target events/s (stored and delivered)' },
   'throughput-bounded-depth': { full: 200, quick: 200, help: 'throughput: largest queue depth (jobs) at the end that counts as bounded' },
   'burst-events': { full: 20000, quick: 2000, help: 'burst: events published at once' },

@@ -36,6 +36,8 @@ export interface Patternwire {
   /** The bench's own pool on Patternwire's database. */
   pool: pg.Pool;
   queueDepth(): Promise<QueueDepth>;
+  /** Stops the ingest process (gracefully: what it read is enqueued and acknowledged); `resetPipeline` starts a new one. */
+  stopIngest(): Promise<void>;
   /** Entries of the patterns stream the ingest has not read yet (the consumer group's lag). */
   streamBacklog(): Promise<number>;
   /** Highest detection id stored (0 when none). */
@@ -212,6 +214,9 @@ export async function startPatternwire(
     },
     async streamBacklog() {
       return streamBacklog();
+    },
+    async stopIngest() {
+      await ingest.stop(opts.cpuProfDir ? 20_000 : 5_000);
     },
     async resetPipeline() {
       log('  resetting the pipeline: a backlog is left; fresh worker and ingest on an emptied queue and stream');

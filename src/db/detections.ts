@@ -153,8 +153,19 @@ const PUBLICATION_PAGE = 1_000;
  */
 export async function storeForPublication(db: Db, items: readonly DetectionToStore[]): Promise<Publication> {
   if (items.length === 0) return findUnpublished(db);
+  const result = await db.execute(storeForPublicationSql(items));
+  const raw = (result as unknown as { rows: (RawDetectionRow & { fresh: boolean })[] }).rows;
+  const byId = (a: DetectionRow, b: DetectionRow) => a.id - b.id;
+  const leftBehind = raw.filter((r) => !r.fresh).map(fromRaw).sort(byId);
+  // A full page means more may wait below this batch's ids: publish that page alone, in order.
+  if (leftBehind.length === PUBLICATION_PAGE) return { rows: leftBehind, more: true };
+  return { rows: [...leftBehind, ...raw.filter((r) => r.fresh).map(fromRaw).sort(byId)], more: false };
+}
+
+/** The statement of `storeForPublication` (exported for the test that checks its plan). */
+export function storeForPublicationSql(items: readonly DetectionToStore[]): SQL {
   const d = patternDefinitions;
-  const result = await db.execute(sql`
+  return sql`
     WITH cursor AS (
       -- FOR UPDATE waits for the previous writer's cursor move to commit (see advancePublicationCursorSql).
       SELECT last_published_id FROM ${publicationCursor} WHERE id = 1 FOR UPDATE
@@ -173,18 +184,15 @@ export async function storeForPublication(db: Db, items: readonly DetectionToSto
         first_seen_at = least(${d.firstSeenAt}, excluded.first_seen_at),
         last_seen_at = greatest(${d.lastSeenAt}, excluded.last_seen_at)
     ), left_behind AS (
-      SELECT p.* FROM ${patternDetections} p, cursor WHERE p.id > cursor.last_published_id
+      -- A scalar subquery, so the bound is a parameter of an index range scan; joined to the
+      -- cursor instead, the plan walked the whole primary key per batch (writes fell from
+      -- 15,000/s to 2,300/s as the table grew to 800,000 rows).
+      SELECT p.* FROM ${patternDetections} p WHERE p.id > (SELECT last_published_id FROM cursor)
       ORDER BY p.id LIMIT ${PUBLICATION_PAGE}
     )
     SELECT false AS fresh, left_behind.* FROM left_behind
     UNION ALL
-    SELECT true AS fresh, ins.* FROM ins`);
-  const raw = (result as unknown as { rows: (RawDetectionRow & { fresh: boolean })[] }).rows;
-  const byId = (a: DetectionRow, b: DetectionRow) => a.id - b.id;
-  const leftBehind = raw.filter((r) => !r.fresh).map(fromRaw).sort(byId);
-  // A full page means more may wait below this batch's ids: publish that page alone, in order.
-  if (leftBehind.length === PUBLICATION_PAGE) return { rows: leftBehind, more: true };
-  return { rows: [...leftBehind, ...raw.filter((r) => r.fresh).map(fromRaw).sort(byId)], more: false };
+    SELECT true AS fresh, ins.* FROM ins`;
 }
 
 async function readCursor(db: Db | Tx): Promise<number> {
