@@ -23,7 +23,7 @@ const envSchema = z.object({
   CHANNEL_HEALTH: z.string().min(1).default('tickstock.health.status'),
   QUEUE_PREFIX: z.string().min(1).default('{patternwire}'),
   PUBSUB_PREFIX: z.string().min(1).default('patternwire'),
-  WORKER_CONCURRENCY: positiveInt(1024),
+  WORKER_CONCURRENCY: positiveInt(64),
   JOB_ATTEMPTS: positiveInt(1000),
   JOB_BACKOFF_MS: positiveInt(200),
   JOB_BACKOFF_MAX_MS: positiveInt(30_000),
