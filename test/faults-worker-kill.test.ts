@@ -71,7 +71,19 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
     // Mid-burst: a good part published and stored, the victim holding jobs.
     await burst.reached(N / 2);
     await eventually(async () => (await countStored(databaseUrl, t.id)) >= 500, 20_000, '500 rows stored before the kill');
-    await eventually(async () => ((await queue.getJobCounts('active'))['active'] ?? 0) > 0, 20_000, 'the victim holding jobs');
+    // A job lasts milliseconds (it carries a group of detections): freeze the victim, and kill it
+    // only when, frozen, it still holds jobs — a frozen worker can finish none of them.
+    const active = async () => (await queue.getJobCounts('active'))['active'] ?? 0;
+    let held = 0;
+    for (let attempt = 0; attempt < 50 && held === 0; attempt++) {
+      victim.child.kill('SIGSTOP');
+      held = await active();
+      if (held === 0) {
+        victim.child.kill('SIGCONT');
+        await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
+      }
+    }
+    expect(held, 'the frozen victim holds jobs').toBeGreaterThan(0);
     const jobsAtKill = await queue.getJobCounts('active', 'waiting');
     const atKill = { sent: burst.sent(), stored: await countStored(databaseUrl, t.id), active: jobsAtKill['active'], waiting: jobsAtKill['waiting'] };
     const killedAt = Date.now();
