@@ -109,17 +109,18 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
       client.on('error', onLost);
       try {
         await client.query('SELECT pg_advisory_lock($1)', [WRITE_LOCK_ID]);
+        const unlock = () => client.query('SELECT pg_advisory_unlock($1)', [WRITE_LOCK_ID]);
         let locked = lockedDbs.get(client);
         if (!locked) lockedDbs.set(client, (locked = drizzlePg(client, { schema })));
         const value = await fn(locked).catch(async (err: unknown) => {
-          await client.query('SELECT pg_advisory_unlock($1)', [WRITE_LOCK_ID]);
+          await unlock();
           throw err;
         });
         const step = options?.releaseWith?.(value);
         // Reading the step's rows first makes it run before the unlock (an unread data-modifying
         // CTE runs after the main query).
         if (step) await locked.execute(sql`WITH step AS (${step}) SELECT pg_advisory_unlock(${WRITE_LOCK_ID}) FROM (SELECT count(*) FROM step) AS done`);
-        else await client.query('SELECT pg_advisory_unlock($1)', [WRITE_LOCK_ID]);
+        else await unlock();
         return value;
       } catch (err) {
         failure = err as Error;
