@@ -2,9 +2,9 @@
 import { ConfigError, loadConfig, type Config } from './config/env.js';
 import { createDatabase } from './db/client.js';
 import { runDemo } from './demo.js';
-import { createLifecycle, exitOnSignals } from './runtime/lifecycle.js';
+import { createLifecycle, exitOnSignals } from './lib/lifecycle.js';
 import { ensureLocalRedis, RedisUnavailableError } from './runtime/local-redis.js';
-import { createLogger } from './runtime/logger.js';
+import { createLogger } from './lib/logger.js';
 import { startSystem, type Roles } from './runtime/system.js';
 
 const USAGE = `usage: patternwire <command>

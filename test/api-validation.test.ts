@@ -1,8 +1,8 @@
 import { desc } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storeDetection, type DetectionRow } from '../src/db/detections.js';
-import { classifyDetection } from '../src/schema/classify.js';
+import { storeDetection, type DetectionRow } from '../src/db/detection-store.js';
+import { classifyDetection } from '../src/domain/classify.js';
 import { patternDetections } from '../src/schema/db.js';
 import type { PatternEvent } from '../src/schema/events.js';
 import { createDisposers, createTestEnv, type TestEnv } from './utils/env.js';

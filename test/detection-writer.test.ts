@@ -1,13 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../src/db/client.js';
-import { storeDetections, storeForPublicationSql } from '../src/db/detections.js';
-import { createPubSub, type AlertPubSub, type DetectionMessage } from '../src/pubsub/topics.js';
+import { storeDetections, storeForPublicationSql } from '../src/db/detection-store.js';
+import { createPubSub, type AlertPubSub, type DetectionMessage } from '../src/pubsub/pubsub.js';
 import { createRedis } from '../src/redis/connections.js';
-import { createLogger } from '../src/runtime/logger.js';
-import { classifyDetection } from '../src/schema/classify.js';
+import { createLogger } from '../src/lib/logger.js';
+import { classifyDetection } from '../src/domain/classify.js';
 import type { PatternEvent } from '../src/schema/events.js';
-import { createDetectionWriter } from '../src/workers/detection-writer.js';
+import { createDetectionWriter } from '../src/workers/store/detection-writer.js';
 import { createDisposers, createTestDatabase, REDIS_URL, uniqueId } from './utils/env.js';
 
 const disposers = createDisposers();

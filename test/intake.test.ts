@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../src/redis/connections.js';
-import { createLogger } from '../src/runtime/logger.js';
+import { createLogger } from '../src/lib/logger.js';
 import type { PatternBatch } from '../src/schema/events.js';
-import { createIntake } from '../src/workers/intake.js';
-import { createQueues, type Queues } from '../src/workers/queues.js';
+import { createIntake } from '../src/workers/ingest/job-intake.js';
+import { createQueues, type Queues } from '../src/queues/queues.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 
 // The intake against a real Redis, no worker: what it puts in the queues is read back as is.

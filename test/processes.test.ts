@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUE_NAMES } from '../src/workers/queues.js';
+import { QUEUE_NAMES } from '../src/queues/queues.js';
 import { createDisposers, createTestEnv, REDIS_URL, type Disposers, type TestEnv } from './utils/env.js';
 import { collect, createWsClient, eventually, gql } from './utils/graphql.js';
 import { childEnv, freePort, spawnPatternwire } from './utils/processes.js';

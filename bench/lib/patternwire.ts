@@ -6,7 +6,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { QUEUE_NAMES } from '../../src/workers/queues.js';
+import { QUEUE_NAMES } from '../../src/queues/queues.js';
 import type { Cleanup } from './cleanup.js';
 import type { BenchEnv } from './env.js';
 import { freePort, spawnNode, waitReady, type Child } from './processes.js';

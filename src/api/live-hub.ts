@@ -1,4 +1,4 @@
-import type { AlertPubSub, Topic, TopicMessages } from '../pubsub/topics.js';
+import type { AlertPubSub, Topic, TopicMessages } from '../pubsub/pubsub.js';
 import { createEventStream, type EventStream, type SlowConsumerError } from './event-stream.js';
 
 export interface LiveHub {

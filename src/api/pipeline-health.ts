@@ -1,8 +1,8 @@
 import type { Db } from '../db/client.js';
-import { lastReceivedAt } from '../db/detections.js';
+import { lastReceivedAt } from '../db/detection-store.js';
 import { countRejections } from '../db/rejections.js';
-import { withTimeout } from '../runtime/timeout.js';
-import type { Queues } from '../workers/queues.js';
+import { withTimeout } from '../lib/timeout.js';
+import type { Queues } from '../queues/queues.js';
 
 /**
  * As /healthz: a dependency that does not answer in time is down. (With Redis gone, a command

@@ -6,13 +6,13 @@ import {
   findDetectionsPage,
   listPatternDefinitions,
   type DetectionRow,
-} from '../db/detections.js';
+} from '../db/detection-store.js';
 import { latestPublisherHealth } from '../db/publisher-health.js';
 import { listRejections } from '../db/rejections.js';
-import type { DetectionMessage } from '../pubsub/topics.js';
+import type { DetectionMessage } from '../pubsub/pubsub.js';
 import type { Tier } from '../schema/events.js';
-import { compileFilter, type PatternFilter } from '../schema/pattern-filter.js';
-import type { Queues } from '../workers/queues.js';
+import { compileFilter, type PatternFilter } from '../domain/pattern-filter.js';
+import type { Queues } from '../queues/queues.js';
 import { badUserInput } from './errors.js';
 import type { SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';

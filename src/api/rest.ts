@@ -1,7 +1,7 @@
 import type { Db } from '../db/client.js';
-import { findRecentByConfidence, type DetectionRow } from '../db/detections.js';
+import { findRecentByConfidence, type DetectionRow } from '../db/detection-store.js';
 import type { Tier } from '../schema/events.js';
-import { normalizeSymbol } from '../schema/pattern-filter.js';
+import { normalizeSymbol } from '../domain/pattern-filter.js';
 
 /** Contract §3: the endpoints of the system Patternwire replaces, with their defaults. */
 const ENDPOINTS: Record<string, { tier: Tier; windowMs: number; defaultLimit: number }> = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOG_LEVELS } from '../runtime/logger.js';
+import { LOG_LEVELS } from '../lib/logger.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 

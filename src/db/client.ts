@@ -9,7 +9,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
-import type { Logger } from '../runtime/logger.js';
+import type { Logger } from '../lib/logger.js';
 import * as schema from '../schema/db.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;

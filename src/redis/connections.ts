@@ -1,7 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../config/env.js';
-import { throttled, type Logger } from '../runtime/logger.js';
-import { withTimeout } from '../runtime/timeout.js';
+import { throttled, type Logger } from '../lib/logger.js';
+import { withTimeout } from '../lib/timeout.js';
 
 /** A single server or a Redis Cluster: every component takes either. */
 export type RedisClient = Redis | Cluster;

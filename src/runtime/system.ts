@@ -4,17 +4,17 @@ import { createApiServer, type ApiServer } from '../api/server.js';
 import { createLiveHub } from '../api/live-hub.js';
 import type { Config } from '../config/env.js';
 import { createDatabase, type Database } from '../db/client.js';
-import { createPubSub, type AlertPubSub } from '../pubsub/topics.js';
+import { createPubSub, type AlertPubSub } from '../pubsub/pubsub.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
-import { createDetectionWriter } from '../workers/detection-writer.js';
-import { createIngest, type Ingest } from '../workers/ingest.js';
-import { createIntake } from '../workers/intake.js';
-import { createStreamIngest } from '../workers/stream-ingest.js';
-import { createProcessor } from '../workers/processor.js';
-import { createQueues, type Queues } from '../workers/queues.js';
-import { createWorkers } from '../workers/worker.js';
-import type { Lifecycle } from './lifecycle.js';
-import type { Logger } from './logger.js';
+import { createDetectionWriter } from '../workers/store/detection-writer.js';
+import { createIngest, type Ingest } from '../workers/ingest/pubsub-reader.js';
+import { createIntake } from '../workers/ingest/job-intake.js';
+import { createStreamIngest } from '../workers/ingest/stream-reader.js';
+import { createProcessor } from '../workers/store/processor.js';
+import { createQueues, type Queues } from '../queues/queues.js';
+import { createWorkers } from '../workers/store/workers.js';
+import type { Lifecycle } from '../lib/lifecycle.js';
+import type { Logger } from '../lib/logger.js';
 
 export interface Roles {
   api?: boolean;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyDetection, priorityFor, tierOfTimeframe } from '../../src/schema/classify.js';
+import { classifyDetection, priorityFor, tierOfTimeframe } from '../../src/domain/classify.js';
 
 const base = { tierHint: null, timeframe: null, category: null, pattern: 'Breakout', confidence: 0.5 };
 

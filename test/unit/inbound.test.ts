@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { classifyDetection } from '../../src/schema/classify.js';
+import { classifyDetection } from '../../src/domain/classify.js';
 import {
   MAX_MESSAGE_BYTES,
   type BacktestProgressEvent,
@@ -11,8 +11,8 @@ import {
   type InboundEvent,
   type PatternEvent,
 } from '../../src/schema/events.js';
-import { parseInbound } from '../../src/schema/inbound.js';
-import { parseTimestamp } from '../../src/schema/timestamps.js';
+import { parseInbound } from '../../src/domain/inbound.js';
+import { parseTimestamp } from '../../src/domain/timestamps.js';
 
 // Read in place: the fixtures are shared with the publisher side and must not drift as copies.
 const fixtures = new URL('../../../shared/fixtures/inbound/', import.meta.url);

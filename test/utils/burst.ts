@@ -6,7 +6,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { QUEUE_NAMES } from '../../src/workers/queues.js';
+import { QUEUE_NAMES } from '../../src/queues/queues.js';
 import type { Disposers } from './env.js';
 import { createWsClient, eventually, gql } from './graphql.js';
 import { spawnPatternwire, type PatternwireProcess } from './processes.js';

@@ -1,5 +1,5 @@
-import { createLifecycle } from '../../src/runtime/lifecycle.js';
-import { createLogger } from '../../src/runtime/logger.js';
+import { createLifecycle } from '../../src/lib/lifecycle.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { startSystem, type Roles, type RunningSystem } from '../../src/runtime/system.js';
 import type { Config } from '../../src/config/env.js';
 import type { Disposers } from './env.js';

@@ -2,7 +2,7 @@ import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/connections.js';
 import type { BacktestJobRow } from '../db/backtests.js';
-import type { DetectionRow } from '../db/detections.js';
+import type { DetectionRow } from '../db/detection-store.js';
 import type { PublisherHealthRow } from '../db/publisher-health.js';
 
 /** What crosses Redis: JSON, so every Date arrives as an ISO string. */

@@ -1,4 +1,4 @@
-import type { Classification, PatternEvent, Priority, Tier } from './events.js';
+import type { Classification, PatternEvent, Priority, Tier } from '../schema/events.js';
 
 // A Map, not an object literal: a hint such as "constructor" must not find a prototype member.
 const EXPLICIT_TIERS = new Map<string, Tier>([

@@ -1,5 +1,5 @@
-import type { RedisClient } from '../redis/connections.js';
-import type { Intake } from './intake.js';
+import type { RedisClient } from '../../redis/connections.js';
+import type { Intake } from './job-intake.js';
 
 export interface Ingest {
   start(): Promise<void>;

@@ -1,7 +1,7 @@
-import type { RedisClient } from '../redis/connections.js';
-import type { Logger } from '../runtime/logger.js';
-import type { Ingest } from './ingest.js';
-import type { Intake } from './intake.js';
+import type { RedisClient } from '../../redis/connections.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Ingest } from './pubsub-reader.js';
+import type { Intake } from './job-intake.js';
 
 export interface StreamIngestOptions {
   /** Opens a `stream`-role connection; each stream blocks on one of its own. */

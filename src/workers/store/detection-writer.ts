@@ -1,7 +1,7 @@
-import type { Database } from '../db/client.js';
-import { advancePublicationCursor, advancePublicationCursorSql, findUnpublished, storeForPublication, type DetectionToStore, type Publication } from '../db/detections.js';
-import { toWire, type AlertPubSub } from '../pubsub/topics.js';
-import { withTimeout } from '../runtime/timeout.js';
+import type { Database } from '../../db/client.js';
+import { advancePublicationCursor, advancePublicationCursorSql, findUnpublished, storeForPublication, type DetectionToStore, type Publication } from '../../db/detection-store.js';
+import { toWire, type AlertPubSub } from '../../pubsub/pubsub.js';
+import { withTimeout } from '../../lib/timeout.js';
 
 export interface DetectionWriter {
   /** Resolves once the detection is stored and everything stored up to it is published. */

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import { patternDefinitions, patternDetections, publicationCursor } from '../schema/db.js';
 import type { Classification, PatternEvent, Tier } from '../schema/events.js';
-import { normalizePatternName, normalizeSymbol, prioritiesAtLeast, type PatternFilter } from '../schema/pattern-filter.js';
+import { normalizePatternName, normalizeSymbol, prioritiesAtLeast, type PatternFilter } from '../domain/pattern-filter.js';
 import type { Db } from './client.js';
 
 export type DetectionRow = typeof patternDetections.$inferSelect;

@@ -7,7 +7,7 @@ import type {
   PatternBatch,
   PatternEvent,
   RejectedMessage,
-} from '../schema/events.js';
+} from './events.js';
 
 /**
  * The queue is a boundary too: anything with Redis access can add a job. Workers check

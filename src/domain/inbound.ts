@@ -10,7 +10,7 @@ import {
   type JsonObject,
   type ParseResult,
   type PatternEvent,
-} from './events.js';
+} from '../schema/events.js';
 import { parseNumber, parseTimestamp } from './timestamps.js';
 
 /**

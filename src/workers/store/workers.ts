@@ -1,7 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import type { RedisClient } from '../redis/connections.js';
-import { throttled, type Logger } from '../runtime/logger.js';
-import { QUEUE_NAMES } from './queues.js';
+import type { RedisClient } from '../../redis/connections.js';
+import { throttled, type Logger } from '../../lib/logger.js';
+import { QUEUE_NAMES } from '../../queues/queues.js';
 
 export interface WorkersOptions {
   /** A `worker`-role connection (maxRetriesPerRequest: null); BullMQ duplicates it for blocking reads. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Channels } from '../config/env.js';
-import type { Logger } from '../runtime/logger.js';
-import { MAX_MESSAGE_BYTES, type ChannelKind, type InboundEvent, type PatternEvent, type RejectedMessage } from '../schema/events.js';
-import { parseInbound } from '../schema/inbound.js';
-import { jobIdFor, type Queues } from './queues.js';
+import type { Channels } from '../../config/env.js';
+import type { Logger } from '../../lib/logger.js';
+import { MAX_MESSAGE_BYTES, type ChannelKind, type InboundEvent, type PatternEvent, type RejectedMessage } from '../../schema/events.js';
+import { parseInbound } from '../../domain/inbound.js';
+import { jobIdFor, type Queues } from '../../queues/queues.js';
 
 export interface IntakeStats {
   received: number;

@@ -1,13 +1,13 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { storeBacktestProgress, storeBacktestResult } from '../db/backtests.js';
-import type { Db } from '../db/client.js';
-import { storePublisherHealth } from '../db/publisher-health.js';
-import { storeRejection } from '../db/rejections.js';
-import type { AlertPubSub } from '../pubsub/topics.js';
-import { classifyDetection } from '../schema/classify.js';
+import { storeBacktestProgress, storeBacktestResult } from '../../db/backtests.js';
+import type { Db } from '../../db/client.js';
+import { storePublisherHealth } from '../../db/publisher-health.js';
+import { storeRejection } from '../../db/rejections.js';
+import type { AlertPubSub } from '../../pubsub/pubsub.js';
+import { classifyDetection } from '../../domain/classify.js';
 import type { DetectionWriter } from './detection-writer.js';
-import { jobDataSchemas } from './job-data.js';
-import type { ControlJobs, DetectionJobs } from './queues.js';
+import { jobDataSchemas } from '../../schema/jobs.js';
+import type { ControlJobs, DetectionJobs } from '../../queues/queues.js';
 
 type AnyJob = Job<DetectionJobs[keyof DetectionJobs] | ControlJobs[keyof ControlJobs], void, string>;
 

@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
-import { throttled, type Logger } from '../runtime/logger.js';
+import { throttled, type Logger } from '../lib/logger.js';
 import type {
   BacktestProgressEvent,
   BacktestResultEvent,

@@ -1,4 +1,4 @@
-import { PRIORITIES, type Priority, type Tier } from './events.js';
+import { PRIORITIES, type Priority, type Tier } from '../schema/events.js';
 
 /** The GraphQL `PatternFilter` input after validation. Every list means "any of". */
 export interface PatternFilter {
