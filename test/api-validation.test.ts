@@ -1,9 +1,12 @@
-import { desc } from 'drizzle-orm';
+import { desc, eq } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storeDetection, type DetectionRow } from '../src/db/detection-store.js';
 import { classifyDetection } from '../src/domain/classify.js';
-import { patternDetections } from '../src/schema/db.js';
+import { createLogger } from '../src/lib/logger.js';
+import { createPubSub } from '../src/pubsub/pubsub.js';
+import { createRedis } from '../src/redis/connections.js';
+import { patternDetections, type DetectionRow } from '../src/schema/db.js';
+import { createDetectionWriter, type DetectionWriter } from '../src/workers/store/detection-writer.js';
 import type { PatternEvent } from '../src/schema/events.js';
 import { createDisposers, createTestEnv, type TestEnv } from './utils/env.js';
 import { collect, createWsClient, gql } from './utils/graphql.js';
@@ -12,15 +15,24 @@ import { startTestSystem, type TestSystem } from './utils/system.js';
 /**
  * The read side's edges (contract §2 and §3) against the real system: every argument the
  * client can get wrong, masking of server faults, paging and filters over real rows, and the
- * REST compatibility endpoints. Rows are stored with the worker's own `storeDetection`.
+ * REST compatibility endpoints. Rows are stored by the worker's detection writer.
  */
 const disposers = createDisposers();
 let t: TestEnv;
 let system: TestSystem;
+let writer: DetectionWriter;
 
 beforeAll(async () => {
   t = await createTestEnv(disposers, 'apival');
   system = await startTestSystem(disposers, t.config, { api: true, migrate: true });
+  const logger = createLogger('silent');
+  const pubsub = createPubSub(
+    createRedis(t.config.redis, 'publisher', logger),
+    createRedis(t.config.redis, 'subscriber', logger),
+    t.config.pubsubPrefix,
+  );
+  disposers.add(() => pubsub.close());
+  writer = createDetectionWriter({ database: system.database!, pubsub });
 });
 afterAll(() => disposers.run());
 
@@ -52,9 +64,9 @@ async function store(seed: Seed): Promise<DetectionRow> {
     source: 'api-validation-test',
     metadata: {},
   };
-  const { row, inserted } = await storeDetection(system.database!.db, event, classifyDetection(event));
-  expect(inserted).toBe(true);
-  return row;
+  await writer.write({ event, classification: classifyDetection(event) });
+  const [row] = await system.database!.db.select().from(patternDetections).where(eq(patternDetections.eventId, event.eventId));
+  return row!;
 }
 
 interface GqlError {

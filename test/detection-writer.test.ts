@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../src/db/client.js';
-import { storeDetections, storeForPublicationSql } from '../src/db/detection-store.js';
-import { createPubSub, type AlertPubSub, type DetectionMessage } from '../src/pubsub/pubsub.js';
+import { storeForPublication, storeForPublicationSql } from '../src/db/detection-store.js';
+import { createPubSub, type AlertPubSub } from '../src/pubsub/pubsub.js';
+import type { Detection } from '../src/schema/topics.js';
 import { createRedis } from '../src/redis/connections.js';
 import { createLogger } from '../src/lib/logger.js';
 import { classifyDetection } from '../src/domain/classify.js';
@@ -57,21 +58,19 @@ function event(eventId: string, pattern = 'Doji', timeframe: string | null = nul
   };
 }
 
-describe('storeDetections', () => {
-  it('inserts a batch once, reports repeats as not inserted, and counts definitions', async () => {
+describe('storing a batch', () => {
+  it('inserts each event id once, repeats in the batch or later included, and counts definitions', async () => {
     const db = await openDatabase();
     const id = uniqueId('batch');
-    const items = [event(`${id}-a`, 'Hammer', '1d'), event(`${id}-b`, 'Hammer', '5m'), event(`${id}-a`, 'Hammer', '1d')].map((e) => ({
-      event: e,
-      classification: classifyDetection(e),
-    }));
-    const first = await storeDetections(db.db, items);
-    expect(first.map((r) => r.inserted)).toEqual([true, true, false]);
-    expect(first[2]!.row.id).toBe(first[0]!.row.id);
-    const again = await storeDetections(db.db, items.slice(0, 2));
-    expect(again.map((r) => r.inserted)).toEqual([false, false]);
-    expect(again.map((r) => r.row.id)).toEqual(first.slice(0, 2).map((r) => r.row.id));
-    const defs = await db.db.query.patternDefinitions.findFirst({ where: (d, { eq }) => eq(d.name, 'Hammer') });
+    const pattern = `Hammer-${id}`;
+    const writer = createDetectionWriter({ database: db, pubsub: openPubSub() });
+    const write = (e: PatternEvent) => writer.write({ event: e, classification: classifyDetection(e) });
+    // Written together, so they share one batch: the repeat of `-a` inside it is skipped.
+    await Promise.all([event(`${id}-a`, pattern, '1d'), event(`${id}-b`, pattern, '5m'), event(`${id}-a`, pattern, '1d')].map(write));
+    await write(event(`${id}-b`, pattern, '5m'));
+    const rows = await db.db.query.patternDetections.findMany({ where: (d, { like }) => like(d.eventId, `${id}-%`) });
+    expect(rows.map((r) => r.eventId).sort()).toEqual([`${id}-a`, `${id}-b`]);
+    const defs = await db.db.query.patternDefinitions.findFirst({ where: (d, { eq }) => eq(d.name, pattern) });
     expect(defs).toMatchObject({ detections: 2, timeframes: ['1d', '5m'] });
   });
 });
@@ -83,7 +82,7 @@ describe('detection writer', () => {
     const received: number[] = [];
     const run = uniqueId('order');
     // Rows other tests in this file stored without publishing go out too: count only this run's.
-    await listener.subscribe('patternAlert', (m: DetectionMessage) => m.eventId.startsWith(run) && received.push(Number(m.id)));
+    await listener.subscribe('patternAlert', (m: Detection) => m.eventId.startsWith(run) && received.push(m.id));
     const writers = [
       createDetectionWriter({ database: dbA, pubsub: openPubSub(), maxBatch: 7 }),
       createDetectionWriter({ database: dbB, pubsub: openPubSub(), maxBatch: 5 }),
@@ -112,10 +111,11 @@ describe('detection writer', () => {
     const db = await openDatabase();
     const listener = openPubSub();
     const received: number[] = [];
-    await listener.subscribe('patternAlert', (m: DetectionMessage) => received.push(Number(m.id)));
+    await listener.subscribe('patternAlert', (m: Detection) => received.push(m.id));
     const run = uniqueId('orphans');
-    // What a writer killed between commit and publish leaves: stored rows above the cursor.
-    const orphans = await storeDetections(
+    // What a writer killed between commit and publish leaves: its statement ran, stored rows
+    // above the cursor, and neither the publish nor the cursor move followed.
+    const orphans = await storeForPublication(
       db.db,
       [0, 1, 2].map((i) => {
         const e = event(`${run}-orphan-${i}`);
@@ -134,7 +134,7 @@ describe('detection writer', () => {
     const deadline = Date.now() + 3_000;
     while (received.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 100));
-    const orphanIds = orphans.map((o) => o.row.id);
+    const orphanIds = orphans.rows.map((o) => o.id);
     expect(received.slice(0, 3)).toEqual(orphanIds);
     expect(received).toHaveLength(4);
     expect(received[3]).toBeGreaterThan(orphanIds[2]!);

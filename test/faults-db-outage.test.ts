@@ -20,7 +20,8 @@ import {
 } from './utils/burst.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { eventually } from './utils/graphql.js';
-import { childEnv, freePort } from './utils/processes.js';
+import { childEnv } from './utils/processes.js';
+import { freePort } from './utils/resources.js';
 import { startTestSystem } from './utils/system.js';
 import { createTcpProxy } from './utils/tcp-proxy.js';
 

@@ -16,7 +16,8 @@ import {
   waitForTallies,
 } from './utils/burst.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
-import { childEnv, freePort, spawnPatternwire, type PatternwireProcess } from './utils/processes.js';
+import { childEnv, spawnPatternwire, type PatternwireProcess } from './utils/processes.js';
+import { freePort } from './utils/resources.js';
 import { readProcfile } from './utils/procfile.js';
 
 /**

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../src/redis/connections.js';
 import { createLogger } from '../src/lib/logger.js';
-import type { PatternBatch } from '../src/schema/events.js';
-import { createIntake } from '../src/workers/ingest/job-intake.js';
+import type { DetectionBatch } from '../src/schema/events.js';
+import { createJobIntake } from '../src/workers/ingest/job-intake.js';
 import { createQueues, type Queues } from '../src/queues/queues.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 
@@ -17,11 +17,11 @@ async function setUp(label: string, maxEventsPerJob?: number) {
   disposers.add(() => void producer.disconnect());
   const queues: Queues = createQueues(producer, { prefix: t.config.queuePrefix, attempts: 3, backoffMs: 100, completedRetentionSeconds: 60 }, logger);
   disposers.add(() => queues.close());
-  const intake = createIntake({ queues, channels: t.config.channels, logger, maxEventsPerJob });
+  const intake = createJobIntake({ queues, channels: t.config.channels, logger, maxEventsPerJob });
   const detection = (i: number) => Buffer.from(JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'AAPL', confidence: 0.7 }));
   const batches = async () => {
     const jobs = await queues.detections.getJobs(['waiting'], 0, -1, true);
-    return jobs.filter((j) => j.name === 'patterns').map((j) => (j.data as PatternBatch).events.map((e) => e.eventId));
+    return jobs.filter((j) => j.name === 'detections').map((j) => (j.data as DetectionBatch).events.map((e) => e.eventId));
   };
   return { t, queues, intake, detection, batches };
 }

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAMES } from '../src/queues/queues.js';
 import { createDisposers, createTestEnv, REDIS_URL, type Disposers, type TestEnv } from './utils/env.js';
 import { collect, createWsClient, eventually, gql } from './utils/graphql.js';
-import { childEnv, freePort, spawnPatternwire } from './utils/processes.js';
+import { childEnv, spawnPatternwire } from './utils/processes.js';
+import { freePort } from './utils/resources.js';
 import { startTestSystem } from './utils/system.js';
 
 /**

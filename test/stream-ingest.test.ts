@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PatternBatch } from '../src/schema/events.js';
+import type { DetectionBatch } from '../src/schema/events.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { eventually, gql } from './utils/graphql.js';
 import { startTestSystem } from './utils/system.js';
@@ -78,7 +78,7 @@ describe('stream ingest (INGEST_STREAMS=true)', () => {
 
     const queued = async () => {
       const jobs = await ingest.queues.detections.getJobs(['waiting'], 0, -1);
-      return { jobs: jobs.length, events: jobs.reduce((n, j) => n + (j.data as PatternBatch).events.length, 0) };
+      return { jobs: jobs.length, events: jobs.reduce((n, j) => n + (j.data as DetectionBatch).events.length, 0) };
     };
     await eventually(async () => (await queued()).jobs >= MAX_JOBS, 10_000, 'the queue to reach its bound');
     await new Promise((r) => setTimeout(r, 1_000));

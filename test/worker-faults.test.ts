@@ -67,10 +67,10 @@ describe('worker faults', () => {
     const system = await startTestSystem(disposers, t.config, { api: true, worker: true, migrate: true });
     // Anything with Redis access can add a job: the worker checks job data like any input.
     const bad = [
-      await system.queues.detections.add('pattern', { kind: 'pattern', symbol: 42 } as never),
+      await system.queues.detections.add('rejected', { kind: 'rejected', channel: 42 } as never),
       // One bad detection fails its whole group: none of it is stored, the job lands in 'failed'.
-      await system.queues.detections.add('patterns', { kind: 'patterns', events: [{ kind: 'pattern', symbol: 'AAPL' }] } as never),
-      await system.queues.detections.add('patterns', { kind: 'patterns', events: [] }),
+      await system.queues.detections.add('detections', { kind: 'detections', events: [{ kind: 'pattern', symbol: 'AAPL' }] } as never),
+      await system.queues.detections.add('detections', { kind: 'detections', events: [] }),
     ];
     for (const job of bad) {
       const failed = await eventually(async () => ((await job.isFailed()) ? system.queues.detections.getJob(job.id!) : null));
@@ -100,7 +100,7 @@ describe('worker faults', () => {
     await eventually(async () => {
       const jobs = await system.queues.detections.getJobs(['completed']);
       const data = jobs[0]?.data;
-      return jobs.length === 1 && data?.kind === 'patterns' && data.events[0]?.eventId === `${t.id}-2`;
+      return jobs.length === 1 && data?.kind === 'detections' && data.events[0]?.eventId === `${t.id}-2`;
     }, 5_000, 'the older completed job to be trimmed');
   });
 });

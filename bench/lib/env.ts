@@ -3,9 +3,9 @@
  * prefix, a pub/sub prefix and channel names nobody else uses; all removed by the cleanup.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Cleanup } from './cleanup.js';
+import { deleteRedisKeys } from '../../test/utils/resources.js';
 
 export const REDIS_URL = process.env['BENCH_REDIS_URL'] ?? process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 export const ADMIN_DATABASE_URL =
@@ -78,21 +78,4 @@ export async function createBenchEnv(cleanup: Cleanup): Promise<BenchEnv> {
     baselineChannel: `${id}.baseline.patterns`,
     patternwireEnv,
   };
-}
-
-/** Deletes every key matching `pattern` (UNLINK in batches). */
-export async function deleteRedisKeys(redisUrl: string, pattern: string): Promise<number> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-      cursor = next;
-      if (keys.length) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
 }

@@ -9,7 +9,8 @@ import pg from 'pg';
 import { QUEUE_NAMES } from '../../src/queues/queues.js';
 import type { Cleanup } from './cleanup.js';
 import type { BenchEnv } from './env.js';
-import { freePort, spawnNode, waitReady, type Child } from './processes.js';
+import { spawnNode, waitReady, type Child } from './processes.js';
+import { freePort } from '../../test/utils/resources.js';
 import { sleep } from './util.js';
 
 /** Patternwire's default consumer group (INGEST_STREAM_GROUP). */

@@ -1,7 +1,6 @@
 /** Child processes of the benchmark: Patternwire's roles and the baseline relay. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Cleanup } from './cleanup.js';
 import { sleep } from './util.js';
@@ -68,19 +67,6 @@ export function spawnNode(
   cleanup.add(`stop ${name} (pid ${child.pid})`, () => child.stop(opts.stopGraceMs ?? 3_000));
   if (child.pid > 0) cleanup.register({ pid: child.pid });
   return child;
-}
-
-/** A TCP port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Polls `check` until true; fails at once (with its output) if one of `children` exits meanwhile. */

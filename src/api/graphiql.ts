@@ -20,8 +20,7 @@
  *     yoga(req, res);
  *   });
  *
- * (`handleGraphiqlRequest` is that handler with the default paths.) The lower
- * level pieces — `renderGraphiqlPage`, `GRAPHIQL_CSP`, `createGraphiqlAssets` —
+ * The lower level pieces — `renderGraphiqlPage`, `GRAPHIQL_CSP`, `createGraphiqlAssets` —
  * are exported for servers that want to route by themselves.
  */
 import { createHash } from 'node:crypto';
@@ -347,12 +346,4 @@ export function createGraphiqlHandler(options: GraphiqlHandlerOptions = {}): Gra
     res.end(head ? undefined : body);
     return true;
   };
-}
-
-let defaultHandler: GraphiqlRequestHandler | undefined;
-
-/** `createGraphiqlHandler()` with the defaults: page at `/graphql`, assets at `/graphql/assets`. */
-export function handleGraphiqlRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  defaultHandler ??= createGraphiqlHandler();
-  return defaultHandler(req, res);
 }

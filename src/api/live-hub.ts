@@ -1,4 +1,5 @@
-import type { AlertPubSub, Topic, TopicMessages } from '../pubsub/pubsub.js';
+import type { AlertPubSub } from '../pubsub/pubsub.js';
+import type { Topic, TopicValues } from '../schema/topics.js';
 import { createEventStream, type EventStream, type SlowConsumerError } from './event-stream.js';
 
 export interface LiveHub {
@@ -8,9 +9,9 @@ export interface LiveHub {
    */
   stream<T extends Topic>(
     topic: T,
-    accept: (m: TopicMessages[T]) => boolean,
+    accept: (m: TopicValues[T]) => boolean,
     onOverflow?: (error: SlowConsumerError) => void,
-  ): EventStream<TopicMessages[T]>;
+  ): EventStream<TopicValues[T]>;
   /** Open subscriber streams on this process. */
   subscriberCount(): number;
   close(): Promise<void>;
@@ -48,7 +49,7 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
     TOPICS.map((topic) =>
       pubsub.subscribe(topic, (message) => {
         if (topic === 'patternAlert') {
-          const id = (message as TopicMessages['patternAlert']).id.toString();
+          const id = (message as TopicValues['patternAlert']).id.toString();
           if (seen.has(id)) return;
           seen.add(id);
           // Sets iterate in insertion order: the first entry is the oldest.
@@ -67,7 +68,7 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
         stream: createEventStream<unknown>({ limit: queueLimit, onClose: () => set.delete(listener), onOverflow }),
       };
       set.add(listener);
-      return listener.stream as EventStream<TopicMessages[typeof topic]>;
+      return listener.stream as EventStream<TopicValues[typeof topic]>;
     },
     subscriberCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
     async close() {

@@ -1,5 +1,5 @@
-import type { Db } from '../db/client.js';
-import { lastReceivedAt } from '../db/detection-store.js';
+import type { DrizzleDb } from '../db/client.js';
+import { lastReceivedAt } from '../db/detection-queries.js';
 import { countRejections } from '../db/rejections.js';
 import { withTimeout } from '../lib/timeout.js';
 import type { Queues } from '../queues/queues.js';
@@ -23,7 +23,7 @@ export interface PipelineHealth {
 }
 
 export interface PipelineHealthDeps {
-  db: Db;
+  db: DrizzleDb;
   queues: Queues;
   subscribers: () => number;
 }

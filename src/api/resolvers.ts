@@ -1,17 +1,12 @@
-import type { Db } from '../db/client.js';
+import type { DrizzleDb } from '../db/client.js';
 import { findBacktestJob } from '../db/backtests.js';
-import {
-  findDetectionById,
-  findDetectionsAfter,
-  findDetectionsPage,
-  listPatternDefinitions,
-  type DetectionRow,
-} from '../db/detection-store.js';
+import { findDetectionById, findDetectionsAfter, findDetectionsPage, listPatternDefinitions } from '../db/detection-queries.js';
 import { latestPublisherHealth } from '../db/publisher-health.js';
 import { listRejections } from '../db/rejections.js';
-import type { DetectionMessage } from '../pubsub/pubsub.js';
 import type { Tier } from '../schema/events.js';
 import { compileFilter, type PatternFilter } from '../domain/pattern-filter.js';
+import { parseSymbol, SYMBOL_RULE } from '../domain/symbols.js';
+import type { Detection } from '../schema/topics.js';
 import type { Queues } from '../queues/queues.js';
 import { badUserInput } from './errors.js';
 import type { SlowConsumerError } from './event-stream.js';
@@ -20,7 +15,7 @@ import { readPipelineHealth } from './pipeline-health.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
 export interface ApiContext {
-  db: Db;
+  db: DrizzleDb;
   queues: Queues;
   hub: LiveHub;
   /** Ends the client's connection when it cannot keep up (a WebSocket is closed with 1013). */
@@ -54,15 +49,20 @@ function validFilter(filter: PatternFilter | null | undefined): PatternFilter | 
   if (minConfidence != null && !(minConfidence >= 0 && minConfidence <= 1)) {
     throw badUserInput(`filter.minConfidence must be between 0 and 1, got ${minConfidence}`, { argument: 'filter' });
   }
-  for (const [name, list, maxLen] of [
-    ['symbols', symbols, 20],
-    ['patterns', patterns, 100],
+  for (const [name, list] of [
+    ['symbols', symbols],
+    ['patterns', patterns],
   ] as const) {
     if (list && list.length > 100) throw badUserInput(`filter.${name} may list at most 100 values`, { argument: 'filter' });
-    const bad = list?.find((v) => v.trim().length === 0 || v.length > maxLen);
-    if (bad !== undefined) {
-      throw badUserInput(`filter.${name} values must be 1 to ${maxLen} characters, got "${bad}"`, { argument: 'filter' });
-    }
+  }
+  // The same symbol rule as the ingest and REST: a symbol that could never be stored is a mistake.
+  const badSymbol = symbols?.find((s) => parseSymbol(s) === null);
+  if (badSymbol !== undefined) {
+    throw badUserInput(`filter.symbols values must be ${SYMBOL_RULE}, got "${badSymbol}"`, { argument: 'filter' });
+  }
+  const badPattern = patterns?.find((p) => p.trim().length === 0 || p.length > 100);
+  if (badPattern !== undefined) {
+    throw badUserInput(`filter.patterns values must be 1 to 100 characters, got "${badPattern}"`, { argument: 'filter' });
   }
   if (since && until && since >= until) {
     throw badUserInput('filter.since must be before filter.until', { argument: 'filter' });
@@ -70,13 +70,14 @@ function validFilter(filter: PatternFilter | null | undefined): PatternFilter | 
   return filter;
 }
 
-interface ConnectionArgs {
+interface PageArgs {
   filter?: PatternFilter | null;
   first: number;
   after?: string | null;
 }
 
-async function connection(db: Db, args: ConnectionArgs, tier?: Tier) {
+/** One page of a `PatternConnection`, newest first; `tier` fixes the tier (`dailyPatterns`, …). */
+async function detectionPage(db: DrizzleDb, args: PageArgs, tier?: Tier) {
   const first = validFirst(args.first);
   const before = args.after != null ? validId(args.after, 'after') : null;
   let filter = validFilter(args.filter);
@@ -103,7 +104,7 @@ async function* patternAlerts(
   ctx: ApiContext,
   filter: PatternFilter | null,
   after: number | null,
-): AsyncGenerator<DetectionMessage | DetectionRow> {
+): AsyncGenerator<Detection> {
   const compiled = compileFilter(filter);
   const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
   try {
@@ -144,45 +145,21 @@ export const resolvers = {
   DateTime,
   JSON: JSONScalar,
   PatternDetection: {
-    id: (d: DetectionRow | DetectionMessage) => String(d.id),
+    id: (d: Detection) => String(d.id),
   },
   RejectedEvent: {
     id: (r: { id: number }) => String(r.id),
     payload: (r: { payload: Buffer }) => r.payload.toString('utf8'),
-  },
-  BacktestJob: {
-    progress: (j: NonNullable<Awaited<ReturnType<typeof findBacktestJob>>>) =>
-      j.progress == null
-        ? null
-        : {
-            jobId: j.jobId,
-            progress: j.progress,
-            status: j.progressStatus ?? 'running',
-            currentSymbol: j.currentSymbol,
-            processedSymbols: j.processedSymbols,
-            estimatedCompletion: j.estimatedCompletion,
-            at: j.progressAt ?? j.updatedAt,
-          },
-    result: (j: NonNullable<Awaited<ReturnType<typeof findBacktestJob>>>) =>
-      j.resultStatus == null
-        ? null
-        : {
-            jobId: j.jobId,
-            status: j.resultStatus,
-            results: j.results,
-            processingTimeSeconds: j.processingTimeSeconds,
-            at: j.resultAt ?? j.updatedAt,
-          },
   },
   SystemHealth: {
     pipeline: (_: unknown, __: unknown, ctx: ApiContext) =>
       readPipelineHealth({ db: ctx.db, queues: ctx.queues, subscribers: () => ctx.hub.subscriberCount() }),
   },
   Query: {
-    patterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args),
-    dailyPatterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args, 'DAILY'),
-    intradayPatterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args, 'INTRADAY'),
-    comboPatterns: (_: unknown, args: ConnectionArgs, ctx: ApiContext) => connection(ctx.db, args, 'COMBO'),
+    patterns: (_: unknown, args: PageArgs, ctx: ApiContext) => detectionPage(ctx.db, args),
+    dailyPatterns: (_: unknown, args: PageArgs, ctx: ApiContext) => detectionPage(ctx.db, args, 'DAILY'),
+    intradayPatterns: (_: unknown, args: PageArgs, ctx: ApiContext) => detectionPage(ctx.db, args, 'INTRADAY'),
+    comboPatterns: (_: unknown, args: PageArgs, ctx: ApiContext) => detectionPage(ctx.db, args, 'COMBO'),
     pattern: (_: unknown, args: { id: string }, ctx: ApiContext) => findDetectionById(ctx.db, validId(args.id, 'id')),
     patternDefinitions: (_: unknown, __: unknown, ctx: ApiContext) => listPatternDefinitions(ctx.db),
     backtestJob: (_: unknown, args: { jobId: string }, ctx: ApiContext) => findBacktestJob(ctx.db, args.jobId),
@@ -196,7 +173,7 @@ export const resolvers = {
         const after = args.after != null ? validId(args.after, 'after') : null;
         return patternAlerts(ctx, filter, after);
       },
-      resolve: (payload: DetectionRow | DetectionMessage) => payload,
+      resolve: (payload: Detection) => payload,
     },
     backtestProgress: {
       subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestProgress', byJobId(args.jobId), ctx.onSlowConsumer),

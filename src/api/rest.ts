@@ -1,7 +1,8 @@
-import type { Db } from '../db/client.js';
-import { findRecentByConfidence, type DetectionRow } from '../db/detection-store.js';
+import type { DrizzleDb } from '../db/client.js';
+import { findRecentByConfidence } from '../db/detection-queries.js';
+import type { Detection } from '../schema/topics.js';
 import type { Tier } from '../schema/events.js';
-import { normalizeSymbol } from '../domain/pattern-filter.js';
+import { normalizeSymbol, parseSymbol, SYMBOL_RULE } from '../domain/symbols.js';
 
 /** Contract §3: the endpoints of the system Patternwire replaces, with their defaults. */
 const ENDPOINTS: Record<string, { tier: Tier; windowMs: number; defaultLimit: number }> = {
@@ -9,8 +10,6 @@ const ENDPOINTS: Record<string, { tier: Tier; windowMs: number; defaultLimit: nu
   intraday: { tier: 'INTRADAY', windowMs: 86_400_000, defaultLimit: 75 },
   combo: { tier: 'COMBO', windowMs: 3 * 86_400_000, defaultLimit: 25 },
 };
-
-const SYMBOL = /^[A-Z0-9.\-/^=]{1,20}$/;
 
 export interface RestResponse {
   status: number;
@@ -34,15 +33,15 @@ function parseSymbols(params: URLSearchParams): string[] | null {
   const raw = params.get('symbols');
   if (raw === null || raw.trim() === '') return null;
   const symbols = [...new Set(raw.split(',').map(normalizeSymbol).filter((s) => s.length > 0))];
-  const bad = symbols.find((s) => !SYMBOL.test(s));
+  const bad = symbols.find((s) => parseSymbol(s) === null);
   if (bad !== undefined) {
-    throw new BadRequest(`symbols must be a comma-separated list of ticker symbols (1 to 20 of A-Z 0-9 . - / ^ =), got "${bad}"`);
+    throw new BadRequest(`symbols must be a comma-separated list of ticker symbols (${SYMBOL_RULE}), got "${bad}"`);
   }
   if (symbols.length > 100) throw new BadRequest(`symbols may list at most 100 symbols, got ${symbols.length}`);
   return symbols.length ? symbols : null;
 }
 
-function toLegacy(row: DetectionRow) {
+function toLegacy(row: Detection) {
   return {
     id: String(row.id),
     symbol: row.symbol,
@@ -57,7 +56,7 @@ function toLegacy(row: DetectionRow) {
 }
 
 /** Returns null for a path that is not one of the endpoints. */
-export async function handleRestRequest(db: Db, url: URL, now = new Date()): Promise<RestResponse | null> {
+export async function handleRestRequest(db: DrizzleDb, url: URL, now = new Date()): Promise<RestResponse | null> {
   const match = /^\/api\/patterns\/([a-z]+)\/?$/.exec(url.pathname);
   const endpoint = match ? ENDPOINTS[match[1] ?? ''] : undefined;
   if (!match) return null;

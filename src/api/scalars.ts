@@ -3,7 +3,7 @@ import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 // Plain errors, not GraphQLErrors: graphql-js then wraps them with the expected type and the
 // location of the bad value, and the user-input-errors plugin tags them BAD_USER_INPUT with
 // the argument's name. (A GraphQLError thrown here is reported as is, without either.)
-function toDate(value: unknown): Date {
+function parseDateTime(value: unknown): Date {
   if (typeof value !== 'string') throw new TypeError(`DateTime must be an ISO-8601 string, got ${JSON.stringify(value)}`);
   // Require at least a full date, so "5" or "yesterday" are not silently accepted by Date.parse.
   if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
@@ -17,15 +17,15 @@ function toDate(value: unknown): Date {
 export const DateTime = new GraphQLScalarType<Date, string>({
   name: 'DateTime',
   description: 'ISO-8601 string, UTC, millisecond precision.',
+  // Every value the API serves holds Dates (the pub/sub layer decodes the wire's strings).
   serialize(value) {
-    const d = value instanceof Date ? value : new Date(value as string);
-    if (Number.isNaN(d.getTime())) throw new TypeError(`cannot serialise ${String(value)} as DateTime`);
-    return d.toISOString();
+    if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new TypeError(`cannot serialise ${String(value)} as DateTime`);
+    return value.toISOString();
   },
-  parseValue: toDate,
+  parseValue: parseDateTime,
   parseLiteral(ast) {
     if (ast.kind !== Kind.STRING) throw new TypeError('DateTime must be a string');
-    return toDate(ast.value);
+    return parseDateTime(ast.value);
   },
 });
 

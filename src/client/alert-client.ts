@@ -6,16 +6,10 @@
  * browsers (global WebSocket).
  */
 import { createClient, type Client } from 'graphql-ws';
+import type { PatternFilterOf } from '../schema/filter.js';
 
-export interface PatternFilterInput {
-  symbols?: string[];
-  patterns?: string[];
-  tiers?: ('DAILY' | 'INTRADAY' | 'COMBO')[];
-  minConfidence?: number;
-  minPriority?: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW';
-  since?: string;
-  until?: string;
-}
+/** The `PatternFilter` variable as sent: dates as ISO-8601 strings. */
+export type PatternFilterInput = PatternFilterOf<string>;
 
 export interface Alert {
   id: string;

@@ -12,10 +12,11 @@ import pg from 'pg';
 import type { Logger } from '../lib/logger.js';
 import * as schema from '../schema/db.js';
 
-export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+/** The drizzle query builder over the pool (or PGlite). `Database` adds migrations, the write lock, ping and close. */
+export type DrizzleDb = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export interface Database {
-  db: Db;
+  db: DrizzleDb;
   /** `postgres` for DATABASE_URL, `pglite` for the embedded store. */
   kind: 'postgres' | 'pglite';
   /** Applies the committed migrations under `drizzle/`; safe to run from several processes at once. */
@@ -25,7 +26,7 @@ export interface Database {
    * lock; an in-process mutex for PGlite, which only one process can open). Detections are
    * stored and published inside it, so ids become visible, and are published, in id order.
    */
-  withWriteLock<T>(fn: (db: Db) => Promise<T>, options?: WriteLockOptions<T>): Promise<T>;
+  withWriteLock<T>(fn: (db: DrizzleDb) => Promise<T>, options?: WriteLockOptions<T>): Promise<T>;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -71,7 +72,7 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
     options: `-c lock_timeout=${WRITE_LOCK_TIMEOUT}`,
   });
   // drizzle's constructor walks the whole schema: one instance per pooled connection, not per write.
-  const lockedDbs = new WeakMap<pg.PoolClient, Db>();
+  const lockedDbs = new WeakMap<pg.PoolClient, DrizzleDb>();
   // An idle client that loses its server emits here; without a listener the process would crash.
   pool.on('error', (err) => logger?.warn(`[db] idle client error: ${err.message}`));
   const db = drizzlePg(pool, { schema });

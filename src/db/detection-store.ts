@@ -1,57 +1,16 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
-import { patternDefinitions, patternDetections, publicationCursor } from '../schema/db.js';
-import type { Classification, PatternEvent, Tier } from '../schema/events.js';
-import { normalizePatternName, normalizeSymbol, prioritiesAtLeast, type PatternFilter } from '../domain/pattern-filter.js';
-import type { Db } from './client.js';
-
-export type DetectionRow = typeof patternDetections.$inferSelect;
-
-export interface StoreResult {
-  row: DetectionRow;
-  /** False when the event id was already stored (a duplicate message or a retried job). */
-  inserted: boolean;
-}
+/**
+ * Writing detections: the batch insert, the pattern-definition counts and the publication
+ * cursor, for the detection writer (workers/store/detection-writer.ts), which calls these under
+ * the write lock. Reads are in `detection-queries.ts`.
+ */
+import { asc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { patternDefinitions, patternDetections, publicationCursor, type DetectionRow } from '../schema/db.js';
+import type { Classification, PatternEvent } from '../schema/events.js';
+import type { DrizzleDb } from './client.js';
 
 export interface DetectionToStore {
   event: PatternEvent;
   classification: Classification;
-}
-
-/**
- * Stores a batch of detections and counts them on their pattern definitions, in one
- * transaction. Idempotent on the event id: an id already stored (or repeated in the batch)
- * comes back as the stored row with `inserted: false`, and changes nothing.
- * Results are in the order of `items`.
- */
-export async function storeDetections(db: Db, items: readonly DetectionToStore[]): Promise<StoreResult[]> {
-  if (items.length === 0) return [];
-  return db.transaction((tx) => insertDetections(tx, items));
-}
-
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-
-async function insertDetections(tx: Tx, items: readonly DetectionToStore[]): Promise<StoreResult[]> {
-  const result = await tx.execute(insertDetectionsSql(items));
-  const inserted = (result as unknown as { rows: RawDetectionRow[] }).rows.map(fromRaw);
-  const byEventId = new Map(inserted.map((row) => [row.eventId, row]));
-  const missing = [...new Set(items.map((i) => i.event.eventId).filter((id) => !byEventId.has(id)))];
-  const existing = missing.length
-    ? await tx.select().from(patternDetections).where(inArray(patternDetections.eventId, missing))
-    : [];
-  const existingByEventId = new Map(existing.map((row) => [row.eventId, row]));
-  if (inserted.length) await countDefinitions(tx, inserted);
-
-  const claimed = new Set<string>();
-  return items.map(({ event }) => {
-    const fresh = byEventId.get(event.eventId);
-    if (fresh && !claimed.has(event.eventId)) {
-      claimed.add(event.eventId);
-      return { row: fresh, inserted: true };
-    }
-    const row = fresh ?? existingByEventId.get(event.eventId);
-    if (!row) throw new Error(`detection ${event.eventId} conflicted but is not readable`);
-    return { row, inserted: false };
-  });
 }
 
 /**
@@ -108,7 +67,8 @@ interface RawDetectionRow {
   metadata: DetectionRow['metadata'];
 }
 
-const toDate = (v: Date | string) => (v instanceof Date ? v : new Date(v));
+/** PGlite returns timestamptz as a Date, node-postgres's raw rows as a string. */
+const asDate = (v: Date | string) => (v instanceof Date ? v : new Date(v));
 
 function fromRaw(r: RawDetectionRow): DetectionRow {
   return {
@@ -123,10 +83,10 @@ function fromRaw(r: RawDetectionRow): DetectionRow {
     timeframe: r.timeframe,
     category: r.category,
     price: r.price,
-    detectedAt: toDate(r.detected_at),
-    receivedAt: toDate(r.received_at),
-    expiresAt: r.expires_at === null ? null : toDate(r.expires_at),
-    storedAt: toDate(r.stored_at),
+    detectedAt: asDate(r.detected_at),
+    receivedAt: asDate(r.received_at),
+    expiresAt: r.expires_at === null ? null : asDate(r.expires_at),
+    storedAt: asDate(r.stored_at),
     source: r.source,
     metadata: r.metadata,
   };
@@ -151,7 +111,7 @@ const PUBLICATION_PAGE = 1_000;
  * single-detection write on an idle machine). Its CTEs read the snapshot from before the insert,
  * so `left_behind` holds only rows committed earlier.
  */
-export async function storeForPublication(db: Db, items: readonly DetectionToStore[]): Promise<Publication> {
+export async function storeForPublication(db: DrizzleDb, items: readonly DetectionToStore[]): Promise<Publication> {
   if (items.length === 0) return findUnpublished(db);
   const result = await db.execute(storeForPublicationSql(items));
   const raw = (result as unknown as { rows: (RawDetectionRow & { fresh: boolean })[] }).rows;
@@ -195,18 +155,12 @@ export function storeForPublicationSql(items: readonly DetectionToStore[]): SQL 
     SELECT true AS fresh, ins.* FROM ins`;
 }
 
-async function readCursor(db: Db | Tx): Promise<number> {
-  const [cursor] = await db.select().from(publicationCursor).where(eq(publicationCursor.id, 1)).for('update');
-  if (!cursor) throw new Error('publication_cursor has no row: run the migrations');
-  return cursor.lastPublishedId;
-}
-
 /**
  * Rows to publish, oldest first: every stored detection above the publication cursor. Normally
  * that is the batch just stored; after a writer died between commit and publish it also holds
  * what that writer left behind. Call under the write lock, then `advancePublicationCursor`.
  */
-export async function findUnpublished(db: Db, limit = PUBLICATION_PAGE): Promise<Publication> {
+export async function findUnpublished(db: DrizzleDb, limit = PUBLICATION_PAGE): Promise<Publication> {
   const rows = await db
     .select()
     .from(patternDetections)
@@ -216,7 +170,7 @@ export async function findUnpublished(db: Db, limit = PUBLICATION_PAGE): Promise
   return { rows, more: rows.length === limit };
 }
 
-export async function advancePublicationCursor(db: Db, lastPublishedId: number): Promise<void> {
+export async function advancePublicationCursor(db: DrizzleDb, lastPublishedId: number): Promise<void> {
   await db.execute(advancePublicationCursorSql(lastPublishedId));
 }
 
@@ -230,150 +184,8 @@ export function advancePublicationCursorSql(lastPublishedId: number): SQL {
   return sql`UPDATE ${c} SET last_published_id = greatest(${c.lastPublishedId}, ${lastPublishedId}) WHERE ${c.id} = 1 RETURNING ${c.id}`;
 }
 
-/** Convenience for one detection (tests, tools); the worker stores in batches. */
-export async function storeDetection(db: Db, event: PatternEvent, classification: Classification): Promise<StoreResult> {
-  const [result] = await storeDetections(db, [{ event, classification }]);
-  return result!;
-}
-
-/** Creates a pattern definition on first sight; keeps counts, timeframes and first/last seen. */
-async function countDefinitions(tx: Tx, rows: readonly DetectionRow[]) {
-  const byName = new Map<string, { count: number; category: string | null; timeframes: Set<string>; first: Date; last: Date }>();
-  for (const r of rows) {
-    const d = byName.get(r.pattern);
-    if (!d) {
-      byName.set(r.pattern, {
-        count: 1,
-        category: r.category,
-        timeframes: new Set(r.timeframe ? [r.timeframe] : []),
-        first: r.detectedAt,
-        last: r.detectedAt,
-      });
-      continue;
-    }
-    d.count++;
-    d.category ??= r.category;
-    if (r.timeframe) d.timeframes.add(r.timeframe);
-    if (r.detectedAt < d.first) d.first = r.detectedAt;
-    if (r.detectedAt > d.last) d.last = r.detectedAt;
-  }
-  await tx
-    .insert(patternDefinitions)
-    .values(
-      [...byName].map(([name, d]) => ({
-        name,
-        category: d.category,
-        timeframes: [...d.timeframes],
-        detections: d.count,
-        firstSeenAt: d.first,
-        lastSeenAt: d.last,
-      })),
-    )
-    .onConflictDoUpdate({
-      target: patternDefinitions.name,
-      set: {
-        detections: sql`${patternDefinitions.detections} + excluded.detections`,
-        category: sql`coalesce(${patternDefinitions.category}, excluded.category)`,
-        timeframes: sql`array(select distinct unnest(${patternDefinitions.timeframes} || excluded.timeframes) order by 1)`,
-        firstSeenAt: sql`least(${patternDefinitions.firstSeenAt}, excluded.first_seen_at)`,
-        lastSeenAt: sql`greatest(${patternDefinitions.lastSeenAt}, excluded.last_seen_at)`,
-      },
-    });
-}
-
-/** SQL for a filter; the same rules as `compileFilter` in memory (keep the two in step). */
-export function filterConditions(f: PatternFilter | null | undefined): SQL[] {
-  if (!f) return [];
-  const out: SQL[] = [];
-  if (f.symbols?.length) out.push(inArray(patternDetections.symbol, f.symbols.map(normalizeSymbol)));
-  if (f.patterns?.length) {
-    out.push(inArray(sql`lower(${patternDetections.pattern})`, f.patterns.map(normalizePatternName)));
-  }
-  if (f.tiers?.length) out.push(inArray(patternDetections.tier, [...f.tiers]));
-  if (f.minConfidence != null) out.push(gte(patternDetections.confidence, f.minConfidence));
-  if (f.minPriority) {
-    out.push(inArray(patternDetections.priority, prioritiesAtLeast(f.minPriority)));
-  }
-  if (f.since) out.push(gte(patternDetections.detectedAt, f.since));
-  if (f.until) out.push(lt(patternDetections.detectedAt, f.until));
-  return out;
-}
-
-export interface PageRequest {
-  filter?: PatternFilter | null;
-  first: number;
-  /** Only ids below this one (newest-first paging). */
-  before?: number | null;
-}
-
-/** Newest first by id; fetches one extra row to answer `hasNextPage` without a count. */
-export async function findDetectionsPage(db: Db, req: PageRequest): Promise<{ rows: DetectionRow[]; hasNextPage: boolean }> {
-  const where = filterConditions(req.filter);
-  if (req.before != null) where.push(lt(patternDetections.id, req.before));
-  const rows = await db
-    .select()
-    .from(patternDetections)
-    .where(and(...where))
-    .orderBy(desc(patternDetections.id))
-    .limit(req.first + 1);
-  const hasNextPage = rows.length > req.first;
-  return { rows: hasNextPage ? rows.slice(0, req.first) : rows, hasNextPage };
-}
-
-/** Oldest first, ids above `after`: one page of a subscription's replay. */
-export async function findDetectionsAfter(
-  db: Db,
-  filter: PatternFilter | null | undefined,
-  after: number,
-  limit: number,
-): Promise<DetectionRow[]> {
-  return db
-    .select()
-    .from(patternDetections)
-    .where(and(gt(patternDetections.id, after), ...filterConditions(filter)))
-    .orderBy(asc(patternDetections.id))
-    .limit(limit);
-}
-
-export async function findDetectionById(db: Db, id: number): Promise<DetectionRow | null> {
-  const [row] = await db.select().from(patternDetections).where(eq(patternDetections.id, id));
-  return row ?? null;
-}
-
-export interface RecentRequest {
-  tier: Tier;
-  since: Date;
-  symbols: readonly string[] | null;
-  minConfidence: number;
-  limit: number;
-}
-
-/** The REST compatibility order: confidence descending, then newest first. */
-export async function findRecentByConfidence(db: Db, req: RecentRequest): Promise<DetectionRow[]> {
-  const where: SQL[] = [
-    eq(patternDetections.tier, req.tier),
-    gte(patternDetections.detectedAt, req.since),
-    gte(patternDetections.confidence, req.minConfidence),
-  ];
-  if (req.symbols?.length) where.push(inArray(patternDetections.symbol, [...req.symbols]));
-  return db
-    .select()
-    .from(patternDetections)
-    .where(and(...where))
-    .orderBy(desc(patternDetections.confidence), desc(patternDetections.id))
-    .limit(req.limit);
-}
-
-export async function listPatternDefinitions(db: Db) {
-  return db.select().from(patternDefinitions).orderBy(patternDefinitions.name);
-}
-
-/** The newest stored detection's receive time, by primary key (no scan). */
-export async function lastReceivedAt(db: Db): Promise<Date | null> {
-  const [row] = await db
-    .select({ at: patternDetections.receivedAt })
-    .from(patternDetections)
-    .orderBy(desc(patternDetections.id))
-    .limit(1);
-  return row?.at ?? null;
+async function readCursor(db: DrizzleDb): Promise<number> {
+  const [cursor] = await db.select().from(publicationCursor).where(eq(publicationCursor.id, 1)).for('update');
+  if (!cursor) throw new Error('publication_cursor has no row: run the migrations');
+  return cursor.lastPublishedId;
 }

@@ -1,12 +1,12 @@
 import { count, desc } from 'drizzle-orm';
 import { rejectedEvents } from '../schema/db.js';
 import type { RejectedMessage } from '../schema/events.js';
-import type { Db } from './client.js';
+import type { DrizzleDb } from './client.js';
 
 export type RejectedRow = typeof rejectedEvents.$inferSelect;
 
 /** Idempotent: two ingest replicas rejecting the same bytes store one row. */
-export async function storeRejection(db: Db, r: RejectedMessage): Promise<void> {
+export async function storeRejection(db: DrizzleDb, r: RejectedMessage): Promise<void> {
   await db
     .insert(rejectedEvents)
     .values({
@@ -20,11 +20,11 @@ export async function storeRejection(db: Db, r: RejectedMessage): Promise<void> 
     .onConflictDoNothing({ target: rejectedEvents.eventId });
 }
 
-export async function listRejections(db: Db, first: number): Promise<RejectedRow[]> {
+export async function listRejections(db: DrizzleDb, first: number): Promise<RejectedRow[]> {
   return db.select().from(rejectedEvents).orderBy(desc(rejectedEvents.id)).limit(first);
 }
 
-export async function countRejections(db: Db): Promise<number> {
+export async function countRejections(db: DrizzleDb): Promise<number> {
   const [row] = await db.select({ n: count() }).from(rejectedEvents);
   return row?.n ?? 0;
 }

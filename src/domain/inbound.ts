@@ -11,6 +11,7 @@ import {
   type ParseResult,
   type PatternEvent,
 } from '../schema/events.js';
+import { parseSymbol, SYMBOL_RULE } from './symbols.js';
 import { parseNumber, parseTimestamp } from './timestamps.js';
 
 /**
@@ -20,7 +21,6 @@ import { parseNumber, parseTimestamp } from './timestamps.js';
 const MAX_DEPTH = 64;
 const MAX_NAME_LENGTH = 100;
 const MAX_ID_LENGTH = 200;
-const SYMBOL = /^[A-Z0-9.\-/^=]{1,20}$/;
 const NAME_KEYS = ['pattern', 'pattern_name', 'pattern_type'] as const;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -131,10 +131,7 @@ const toId: Convert<string> = (value) =>
 
 const toSymbol: Convert<string> = (value) => {
   if (typeof value !== 'string') return new Problem(`must be a string, got ${show(value)}`);
-  const symbol = value.trim().toUpperCase();
-  return SYMBOL.test(symbol)
-    ? symbol
-    : new Problem(`must be 1 to 20 characters of A-Z 0-9 . - / ^ =, got ${show(value)}`);
+  return parseSymbol(value) ?? new Problem(`must be ${SYMBOL_RULE}, got ${show(value)}`);
 };
 
 const toPatternName: Convert<string> = (value) => {

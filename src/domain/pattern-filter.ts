@@ -1,25 +1,12 @@
-import { PRIORITIES, type Priority, type Tier } from '../schema/events.js';
+import { PRIORITIES, type Priority } from '../schema/events.js';
+import type { PatternFilter } from '../schema/filter.js';
+import type { Detection } from '../schema/topics.js';
+import { normalizeSymbol } from './symbols.js';
 
-/** The GraphQL `PatternFilter` input after validation. Every list means "any of". */
-export interface PatternFilter {
-  symbols?: readonly string[] | null;
-  patterns?: readonly string[] | null;
-  tiers?: readonly Tier[] | null;
-  minConfidence?: number | null;
-  minPriority?: Priority | null;
-  since?: Date | null;
-  until?: Date | null;
-}
+export type { PatternFilter };
 
 /** What a filter is matched against, live or stored. */
-export interface FilterableDetection {
-  symbol: string;
-  pattern: string;
-  tier: Tier;
-  confidence: number;
-  priority: Priority;
-  detectedAt: Date | string;
-}
+export type FilterableDetection = Pick<Detection, 'symbol' | 'pattern' | 'tier' | 'confidence' | 'priority' | 'detectedAt'>;
 
 export interface CompiledFilter {
   readonly filter: PatternFilter;
@@ -31,12 +18,11 @@ export function prioritiesAtLeast(min: Priority): Priority[] {
   return PRIORITIES.slice(0, PRIORITIES.indexOf(min) + 1);
 }
 
-export const normalizeSymbol = (s: string) => s.trim().toUpperCase();
 export const normalizePatternName = (p: string) => p.trim().toLowerCase();
 
 /**
  * Compiles a filter once per subscription into a cheap predicate: sets for the lists,
- * numbers for the bounds. The same rules as the SQL in `filterConditions`.
+ * numbers for the bounds. The same rules as the SQL in `filterConditions` (db/detection-queries.ts).
  */
 export function compileFilter(filter: PatternFilter | null | undefined): CompiledFilter {
   const f = filter ?? {};
@@ -55,7 +41,7 @@ export function compileFilter(filter: PatternFilter | null | undefined): Compile
       if (f.minConfidence != null && d.confidence < f.minConfidence) return false;
       if (priorities && !priorities.has(d.priority)) return false;
       if (since !== null || until !== null) {
-        const t = typeof d.detectedAt === 'string' ? Date.parse(d.detectedAt) : d.detectedAt.getTime();
+        const t = d.detectedAt.getTime();
         if (since !== null && t < since) return false;
         if (until !== null && t >= until) return false;
       }

@@ -1,46 +1,16 @@
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/connections.js';
-import type { BacktestJobRow } from '../db/backtests.js';
-import type { DetectionRow } from '../db/detection-store.js';
-import type { PublisherHealthRow } from '../db/publisher-health.js';
-
-/** What crosses Redis: JSON, so every Date arrives as an ISO string. */
-export type Wire<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
-
-export type DetectionMessage = Wire<DetectionRow>;
-export type BacktestProgressMessage = Wire<
-  Pick<BacktestJobRow, 'jobId' | 'progress' | 'currentSymbol' | 'processedSymbols' | 'estimatedCompletion'> & {
-    status: string;
-    at: Date;
-  }
->;
-export type BacktestResultMessage = Wire<
-  Pick<BacktestJobRow, 'jobId' | 'results' | 'processingTimeSeconds'> & { status: string; at: Date }
->;
-export type PublisherHealthMessage = Wire<Pick<PublisherHealthRow, 'status' | 'source' | 'metrics' | 'at'>>;
-
-export interface TopicMessages {
-  patternAlert: DetectionMessage;
-  backtestProgress: BacktestProgressMessage;
-  backtestResult: BacktestResultMessage;
-  systemHealth: PublisherHealthMessage;
-}
-export type Topic = keyof TopicMessages;
+import type { Topic, TopicValues } from '../schema/topics.js';
+import { decode, encode, type TopicMessages } from './messages.js';
 
 export interface AlertPubSub {
-  publish<T extends Topic>(topic: T, message: TopicMessages[T]): Promise<void>;
-  /** Calls `onMessage` for every message on the topic; resolves to an id for `unsubscribe`. */
-  subscribe<T extends Topic>(topic: T, onMessage: (message: TopicMessages[T]) => void): Promise<number>;
+  /** Publishes one value; only the topic's fields cross Redis (see `messages.ts`). */
+  publish<T extends Topic>(topic: T, value: TopicValues[T]): Promise<void>;
+  /** Calls `onValue` with every value of the topic, decoded once; resolves to an id for `unsubscribe`. */
+  subscribe<T extends Topic>(topic: T, onValue: (value: TopicValues[T]) => void): Promise<number>;
   unsubscribe(id: number): void;
   close(): Promise<void>;
-}
-
-/** Shallow Date → ISO string, the shape a subscriber receives. */
-export function toWire<T extends object>(value: T): Wire<T> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = v instanceof Date ? v.toISOString() : v;
-  return out as Wire<T>;
 }
 
 /**
@@ -55,9 +25,12 @@ export function createPubSub(publisher: RedisClient, subscriber: RedisClient, pr
   const channel = (topic: Topic) => `${prefix}.${topic}`;
   const publish = publisher instanceof Cluster ? publishInOrderOnCluster(publisher) : null;
   return {
-    publish: (topic, message) =>
-      publish ? publish(channel(topic), JSON.stringify(message)) : engine.publish(channel(topic), message),
-    subscribe: (topic, onMessage) => engine.subscribe(channel(topic), onMessage),
+    publish: (topic, value) => {
+      const message = encode(topic, value);
+      return publish ? publish(channel(topic), JSON.stringify(message)) : engine.publish(channel(topic), message);
+    },
+    subscribe: (topic, onValue) =>
+      engine.subscribe(channel(topic), (message: TopicMessages[typeof topic]) => onValue(decode(topic, message))),
     unsubscribe: (id) => engine.unsubscribe(id),
     async close() {
       // QUIT is a command: with Redis gone it would wait for a reconnect (on the subscriber

@@ -1,39 +1,11 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { RedisClient } from '../redis/connections.js';
-import { throttled, type Logger } from '../lib/logger.js';
-import type {
-  BacktestProgressEvent,
-  BacktestResultEvent,
-  HealthEvent,
-  InboundEvent,
-  PatternBatch,
-  PatternEvent,
-  RejectedMessage,
-} from '../schema/events.js';
 import { createHash } from 'node:crypto';
+import { throttled, type Logger } from '../lib/logger.js';
+import type { RedisClient } from '../redis/connections.js';
+import type { InboundEvent } from '../schema/events.js';
+import type { ControlJobs, DetectionJobs } from '../schema/jobs.js';
 
-/**
- * Two queues, because they need different ordering:
- * - `detections` (patterns and rejects) runs at full concurrency on every worker;
- * - `control` (backtest progress/results, publisher health) runs one job at a time
- *   across all workers (global concurrency 1), so a `jobId` subscriber sees progress in order.
- */
-export interface DetectionJobs {
-  patterns: PatternBatch;
-  /** One detection per job: what the ingest enqueued before it grouped them; still processed. */
-  pattern: PatternEvent;
-  rejected: RejectedMessage;
-}
-export interface ControlJobs {
-  backtestProgress: BacktestProgressEvent;
-  backtestResult: BacktestResultEvent;
-  health: HealthEvent;
-}
-
-type JobUnion<M> = { [K in keyof M]: { name: K; data: M[K] } }[keyof M];
-export type DetectionJob = JobUnion<DetectionJobs>;
-export type ControlJob = JobUnion<ControlJobs>;
-
+/** See `schema/jobs.ts` for what each queue carries and why there are two. */
 export const QUEUE_NAMES = { detections: 'detections', control: 'control' } as const;
 
 export type DetectionQueue = Queue<DetectionJobs[keyof DetectionJobs], void, keyof DetectionJobs & string>;

@@ -7,9 +7,9 @@ import { createDatabase, type Database } from '../db/client.js';
 import { createPubSub, type AlertPubSub } from '../pubsub/pubsub.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
 import { createDetectionWriter } from '../workers/store/detection-writer.js';
-import { createIngest, type Ingest } from '../workers/ingest/pubsub-reader.js';
-import { createIntake } from '../workers/ingest/job-intake.js';
-import { createStreamIngest } from '../workers/ingest/stream-reader.js';
+import { createPubSubReader, type Reader } from '../workers/ingest/pubsub-reader.js';
+import { createJobIntake } from '../workers/ingest/job-intake.js';
+import { createStreamReader } from '../workers/ingest/stream-reader.js';
 import { createProcessor } from '../workers/store/processor.js';
 import { createQueues, type Queues } from '../queues/queues.js';
 import { createWorkers } from '../workers/store/workers.js';
@@ -26,7 +26,7 @@ export interface Roles {
 
 export interface RunningSystem {
   api: ApiServer | null;
-  ingest: Ingest | null;
+  ingest: Reader | null;
   database: Database | null;
   queues: Queues;
 }
@@ -100,18 +100,18 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
     lifecycle.defer('api (sockets closed with 1001)', () => server.close());
   }
 
-  let ingest: Ingest | null = null;
+  let ingest: Reader | null = null;
   if (roles.ingest) {
-    const intake = createIntake({ queues, channels: config.channels, logger });
+    const intake = createJobIntake({ queues, channels: config.channels, logger });
     const channels = Object.values(config.channels);
     const subscriber = createRedis(config.redis, 'ingest', logger, name);
     lifecycle.defer('redis ingest', () => void subscriber.disconnect());
-    ingest = createIngest({ subscriber, intake, channels });
+    ingest = createPubSubReader({ subscriber, intake, channels });
     await ingest.start();
     const pubsubIngest = ingest;
     lifecycle.defer('ingest', () => pubsubIngest.stop());
     if (config.streams.enabled) {
-      const streams = createStreamIngest({
+      const streams = createStreamReader({
         connect: () => createRedis(config.redis, 'stream', logger, name),
         intake,
         streams: channels,

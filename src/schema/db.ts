@@ -66,6 +66,8 @@ export const patternDetections = pgTable(
   ],
 );
 
+export type DetectionRow = typeof patternDetections.$inferSelect;
+
 /**
  * One row: the highest detection id published to subscribers. The writer, under the shared
  * write lock, publishes every stored row above it in id order and then moves it, so rows a

@@ -1,7 +1,12 @@
 /**
- * The normalised events that flow from the ingest to the workers as BullMQ job data.
- * Everything here is plain JSON (dates as ISO-8601 strings), because job data is.
+ * The normalised events that flow from the ingest to the workers as BullMQ job data: one zod
+ * schema per event, and its type inferred from it, so the shape is written once. Everything is
+ * plain JSON (dates as ISO-8601 strings), because job data is.
+ *
+ * The queue is a boundary too (anything with Redis access can add a job): workers check job data
+ * against these schemas before touching the database; a mismatch is bad data, not a fault.
  */
+import { z } from 'zod';
 
 export type ChannelKind = 'pattern' | 'backtestProgress' | 'backtestResult' | 'health';
 
@@ -16,84 +21,99 @@ type JsonPrimitive = string | number | boolean | null;
 export type Json = JsonPrimitive | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
+/** Contract §1: a message over 64 KiB is rejected; a stored raw payload is truncated to this. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/** Most detections in one `detections` job. */
+export const MAX_EVENTS_PER_JOB = 1_000;
+
+const iso = z.iso.datetime({ offset: true });
+const jsonObject = z.record(z.string(), z.unknown()) as unknown as z.ZodType<JsonObject>;
+
 /** A pattern detection after normalisation, before classification. */
-export interface PatternEvent {
-  kind: 'pattern';
+export const patternEventSchema = z.object({
+  kind: z.literal('pattern'),
   /** Dedup key: the publisher's event_id/id, else SHA-256 (hex) of the raw message bytes. */
-  eventId: string;
-  symbol: string;
-  pattern: string;
-  confidence: number;
+  eventId: z.string().min(1),
+  symbol: z.string().min(1).max(20),
+  pattern: z.string().min(1).max(100),
+  confidence: z.number().min(0).max(1),
   /** The explicit `tier` field as sent (any case), or null when absent. Classification reads it. */
-  tierHint: string | null;
-  timeframe: string | null;
-  category: string | null;
-  price: number | null;
-  detectedAt: string;
-  receivedAt: string;
-  expiresAt: string | null;
-  source: string;
-  metadata: JsonObject;
-}
+  tierHint: z.string().nullable(),
+  timeframe: z.string().nullable(),
+  category: z.string().nullable(),
+  price: z.number().nullable(),
+  detectedAt: iso,
+  receivedAt: iso,
+  expiresAt: iso.nullable(),
+  source: z.string(),
+  metadata: jsonObject,
+});
+export type PatternEvent = z.infer<typeof patternEventSchema>;
 
 /**
  * Detections that travel in one job: what reached the ingest while its previous enqueue was in
  * flight (one when traffic is light). Dedup is per event, in the database.
  */
-export interface PatternBatch {
-  kind: 'patterns';
-  events: PatternEvent[];
-}
+export const detectionBatchSchema = z.object({
+  kind: z.literal('detections'),
+  events: z.array(patternEventSchema).min(1).max(MAX_EVENTS_PER_JOB),
+});
+export type DetectionBatch = z.infer<typeof detectionBatchSchema>;
 
-export interface BacktestProgressEvent {
-  kind: 'backtestProgress';
-  eventId: string;
-  jobId: string;
-  progress: number;
-  status: string;
-  currentSymbol: string | null;
-  processedSymbols: number | null;
-  estimatedCompletion: string | null;
-  at: string;
-  receivedAt: string;
-}
+export const backtestProgressEventSchema = z.object({
+  kind: z.literal('backtestProgress'),
+  eventId: z.string().min(1),
+  jobId: z.string().min(1),
+  progress: z.number().min(0).max(1),
+  status: z.string(),
+  currentSymbol: z.string().nullable(),
+  processedSymbols: z.number().int().nullable(),
+  estimatedCompletion: iso.nullable(),
+  at: iso,
+  receivedAt: iso,
+});
+export type BacktestProgressEvent = z.infer<typeof backtestProgressEventSchema>;
 
-export interface BacktestResultEvent {
-  kind: 'backtestResult';
-  eventId: string;
-  jobId: string;
-  status: string;
-  results: JsonObject | null;
-  processingTimeSeconds: number | null;
-  at: string;
-  receivedAt: string;
-}
+export const backtestResultEventSchema = z.object({
+  kind: z.literal('backtestResult'),
+  eventId: z.string().min(1),
+  jobId: z.string().min(1),
+  status: z.string(),
+  results: jsonObject.nullable(),
+  processingTimeSeconds: z.number().nullable(),
+  at: iso,
+  receivedAt: iso,
+});
+export type BacktestResultEvent = z.infer<typeof backtestResultEventSchema>;
 
-export interface HealthEvent {
-  kind: 'health';
-  eventId: string;
-  status: string;
-  source: string | null;
-  metrics: JsonObject | null;
-  at: string;
-  receivedAt: string;
-}
+export const healthEventSchema = z.object({
+  kind: z.literal('health'),
+  eventId: z.string().min(1),
+  status: z.string(),
+  source: z.string().nullable(),
+  metrics: jsonObject.nullable(),
+  at: iso,
+  receivedAt: iso,
+});
+export type HealthEvent = z.infer<typeof healthEventSchema>;
 
 export type InboundEvent = PatternEvent | BacktestProgressEvent | BacktestResultEvent | HealthEvent;
 
 /** A message that failed the contract's rules; stored, counted, never retried. */
-export interface RejectedMessage {
-  kind: 'rejected';
+export const rejectedMessageSchema = z.object({
+  kind: z.literal('rejected'),
   /** SHA-256 (hex) of channel + raw bytes, so two ingest replicas store one row. */
-  eventId: string;
-  channel: string;
-  reason: string;
+  eventId: z.string().min(1),
+  channel: z.string(),
+  reason: z.string(),
   /** Raw bytes, base64, truncated to MAX_MESSAGE_BYTES. */
-  payloadBase64: string;
+  payloadBase64: z.base64(),
   /** Size of the message as received, before truncation. */
-  byteLength: number;
-  receivedAt: string;
-}
+  byteLength: z.number().int().nonnegative(),
+  receivedAt: iso,
+});
+export type RejectedMessage = z.infer<typeof rejectedMessageSchema>;
 
 export type ParseResult = { ok: true; event: InboundEvent } | { ok: false; reason: string };
 
@@ -103,6 +123,3 @@ export interface Classification {
   /** Set when an explicit `tier` value was not recognised and the rules decided instead. */
   unrecognisedTier: string | null;
 }
-
-/** Contract §1: a message over 64 KiB is rejected; a stored raw payload is truncated to this. */
-export const MAX_MESSAGE_BYTES = 64 * 1024;

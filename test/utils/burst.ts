@@ -298,7 +298,7 @@ async function completedEvents(queue: Queue): Promise<number> {
   let events = 0;
   for (let start = 0; ; start += 1_000) {
     const jobs = await queue.getJobs(['completed'], start, start + 999, true);
-    for (const j of jobs) events += j.name === 'patterns' ? (j.data as { events: unknown[] }).events.length : 1;
+    for (const j of jobs) events += j.name === 'detections' ? (j.data as { events: unknown[] }).events.length : 1;
     if (jobs.length < 1_000) return events;
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
+import { deleteRedisKeys } from './resources.js';
 import { loadConfig, type Config } from '../../src/config/env.js';
 
 /** Where the suite finds its services; override with TEST_REDIS_URL / TEST_DATABASE_URL. */
@@ -53,21 +53,6 @@ export async function createTestDatabase(disposers: Disposers, label: string): P
   return url.toString();
 }
 
-/** Deletes every key under a prefix (BullMQ queues of one test file). */
-export async function deleteRedisKeys(redisUrl: string, pattern: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export interface TestEnv {
   id: string;
   config: Config;
@@ -101,6 +86,6 @@ export async function createTestEnv(
     LOG_LEVEL: 'warn',
     ...overrides,
   };
-  disposers.add(() => deleteRedisKeys(env['REDIS_URL']!, `{pwt-${id}}*`));
+  disposers.add(async () => void (await deleteRedisKeys(env['REDIS_URL']!, `{pwt-${id}}*`)));
   return { id, config: loadConfig(env), env };
 }

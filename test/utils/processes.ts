@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Disposers } from './env.js';
 
@@ -102,19 +101,6 @@ export function spawnPatternwire(disposers: Disposers, command: string, env: Nod
       return exited.then(({ code, signal: sig }) => ({ code, signal: sig, ms: exitedAt! - start }));
     },
   };
-}
-
-/** A TCP port nothing listens on right now (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The environment a child gets: this process's, the test env's, then overrides; `undefined` deletes. */

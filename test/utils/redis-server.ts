@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Disposers } from './env.js';
-import { freePort } from './processes.js';
+import { freePort } from './resources.js';
 
 export interface PrivateRedis {
   port: number;

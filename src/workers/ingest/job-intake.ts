@@ -5,7 +5,7 @@ import { MAX_MESSAGE_BYTES, type ChannelKind, type InboundEvent, type PatternEve
 import { parseInbound } from '../../domain/inbound.js';
 import { jobIdFor, type Queues } from '../../queues/queues.js';
 
-export interface IntakeStats {
+export interface JobIntakeStats {
   received: number;
   accepted: number;
   rejected: number;
@@ -13,21 +13,21 @@ export interface IntakeStats {
   dropped: number;
 }
 
-export interface Intake {
+export interface JobIntake {
   /** The channels it knows, by name. */
   kindOf(channel: string): ChannelKind | undefined;
   /**
    * Parses one message and enqueues it. Detections are grouped: whatever arrives while the
-   * previous `patterns` job is being added goes into the next one (up to `maxEventsPerJob`), so
+   * previous `detections` job is being added goes into the next one (up to `maxEventsPerJob`), so
    * light traffic still travels one event per job and a flood costs one Redis round trip per
    * group. Other kinds are one job each, whose id is the dedup key; a rejected message becomes a
    * `rejected` job. Resolves true once its job is in Redis.
    */
   accept(channel: string, raw: Buffer): Promise<boolean>;
-  stats(): IntakeStats;
+  stats(): JobIntakeStats;
 }
 
-export interface IntakeOptions {
+export interface JobIntakeOptions {
   queues: Queues;
   channels: Channels;
   logger: Logger;
@@ -37,14 +37,14 @@ export interface IntakeOptions {
 
 const ENQUEUE_ATTEMPTS = 5;
 
-export function createIntake({ queues, channels, logger, maxEventsPerJob = 100 }: IntakeOptions): Intake {
+export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 100 }: JobIntakeOptions): JobIntake {
   const kindByChannel = new Map<string, ChannelKind>([
     [channels.patterns, 'pattern'],
     [channels.backtestProgress, 'backtestProgress'],
     [channels.backtestResults, 'backtestResult'],
     [channels.health, 'health'],
   ]);
-  const stats: IntakeStats = { received: 0, accepted: 0, rejected: 0, dropped: 0 };
+  const stats: JobIntakeStats = { received: 0, accepted: 0, rejected: 0, dropped: 0 };
   const grouping: { event: PatternEvent; enqueued(ok: boolean): void }[] = [];
   let adding = false;
 
@@ -66,7 +66,7 @@ export function createIntake({ queues, channels, logger, maxEventsPerJob = 100 }
       const group = grouping.splice(0, maxEventsPerJob);
       const events = group.map((g) => g.event);
       const ok = await enqueueOrDrop(
-        () => queues.detections.add('patterns', { kind: 'patterns', events }),
+        () => queues.detections.add('detections', { kind: 'detections', events }),
         `${events.length} detection(s) (first ${events[0]!.eventId})`,
         events.length,
       );

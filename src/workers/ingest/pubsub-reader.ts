@@ -1,7 +1,7 @@
 import type { RedisClient } from '../../redis/connections.js';
-import type { Intake } from './job-intake.js';
+import type { JobIntake } from './job-intake.js';
 
-export interface Ingest {
+export interface Reader {
   start(): Promise<void>;
   /** Stops listening, then waits for every message already received to be enqueued. */
   stop(): Promise<void>;
@@ -9,9 +9,9 @@ export interface Ingest {
 
 /**
  * Hears the detection engine's channels over pub/sub. Pub/sub forgets what is published while
- * nobody listens; `createStreamIngest` adds the at-least-once path.
+ * nobody listens; `createStreamReader` adds the at-least-once path.
  */
-export function createIngest({ subscriber, intake, channels }: { subscriber: RedisClient; intake: Intake; channels: string[] }): Ingest {
+export function createPubSubReader({ subscriber, intake, channels }: { subscriber: RedisClient; intake: JobIntake; channels: string[] }): Reader {
   const inFlight = new Set<Promise<boolean>>();
   let listening = false;
 

@@ -1,12 +1,12 @@
 import type { RedisClient } from '../../redis/connections.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Ingest } from './pubsub-reader.js';
-import type { Intake } from './job-intake.js';
+import type { Reader } from './pubsub-reader.js';
+import type { JobIntake } from './job-intake.js';
 
-export interface StreamIngestOptions {
+export interface StreamReaderOptions {
   /** Opens a `stream`-role connection; each stream blocks on one of its own. */
   connect(): RedisClient;
-  intake: Intake;
+  intake: JobIntake;
   /** Stream keys: the channel names. */
   streams: string[];
   group: string;
@@ -41,7 +41,7 @@ function payloadOf(fields: Buffer[]): Buffer {
  * that died (pending longer than `claimIdleMs`) claimed by a live one. An entry read twice, or
  * heard on pub/sub as well, has one dedup key: it is stored and published once.
  */
-export function createStreamIngest(o: StreamIngestOptions): Ingest {
+export function createStreamReader(o: StreamReaderOptions): Reader {
   const blockMs = o.blockMs ?? 1_000;
   const count = o.count ?? 100;
   const connections: RedisClient[] = [];

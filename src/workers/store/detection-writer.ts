@@ -1,6 +1,6 @@
 import type { Database } from '../../db/client.js';
 import { advancePublicationCursor, advancePublicationCursorSql, findUnpublished, storeForPublication, type DetectionToStore, type Publication } from '../../db/detection-store.js';
-import { toWire, type AlertPubSub } from '../../pubsub/pubsub.js';
+import type { AlertPubSub } from '../../pubsub/pubsub.js';
 import { withTimeout } from '../../lib/timeout.js';
 
 export interface DetectionWriter {
@@ -47,7 +47,7 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 500, publis
           if (last) {
             // One connection sends these in order; waiting for all keeps the lock until they are out.
             await withTimeout(
-              Promise.all(page.rows.map((row) => pubsub.publish('patternAlert', toWire(row)))),
+              Promise.all(page.rows.map((row) => pubsub.publish('patternAlert', row))),
               publishTimeoutMs,
               `publishing detections took longer than ${publishTimeoutMs} ms`,
             );

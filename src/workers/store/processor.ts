@@ -1,18 +1,15 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { storeBacktestProgress, storeBacktestResult } from '../../db/backtests.js';
-import type { Db } from '../../db/client.js';
+import type { DrizzleDb } from '../../db/client.js';
 import { storePublisherHealth } from '../../db/publisher-health.js';
 import { storeRejection } from '../../db/rejections.js';
-import type { AlertPubSub } from '../../pubsub/pubsub.js';
 import { classifyDetection } from '../../domain/classify.js';
+import type { AlertPubSub } from '../../pubsub/pubsub.js';
+import { jobDataSchemas, type JobData } from '../../schema/jobs.js';
 import type { DetectionWriter } from './detection-writer.js';
-import { jobDataSchemas } from '../../schema/jobs.js';
-import type { ControlJobs, DetectionJobs } from '../../queues/queues.js';
-
-type AnyJob = Job<DetectionJobs[keyof DetectionJobs] | ControlJobs[keyof ControlJobs], void, string>;
 
 export interface ProcessorDeps {
-  db: Db;
+  db: DrizzleDb;
   pubsub: AlertPubSub;
   detections: DetectionWriter;
 }
@@ -23,8 +20,8 @@ export interface ProcessorDeps {
  * else (database or Redis unreachable) throws and BullMQ retries with backoff.
  */
 export function createProcessor({ db, pubsub, detections }: ProcessorDeps) {
-  return async function process(job: AnyJob): Promise<void> {
-    const schema = jobDataSchemas[job.name as keyof typeof jobDataSchemas];
+  return async function process(job: Job<JobData, void, string>): Promise<void> {
+    const schema = Object.hasOwn(jobDataSchemas, job.name) ? jobDataSchemas[job.name as keyof typeof jobDataSchemas] : undefined;
     if (!schema) throw new UnrecoverableError(`unknown job name "${job.name}"`);
     const parsed = schema.safeParse(job.data);
     if (!parsed.success) {
@@ -32,45 +29,24 @@ export function createProcessor({ db, pubsub, detections }: ProcessorDeps) {
     }
     const event = parsed.data;
     switch (event.kind) {
-      case 'patterns':
+      case 'detections':
         // A duplicate message stores nothing and so publishes nothing (see the writer). The job
         // completes only when all of them are stored and published; a retry re-offers them all,
         // and the ones already stored are skipped.
         await Promise.all(event.events.map((e) => detections.write({ event: e, classification: classifyDetection(e) })));
         return;
-      case 'pattern':
-        await detections.write({ event, classification: classifyDetection(event) });
+      case 'backtestProgress': {
+        const stored = await storeBacktestProgress(db, event);
+        if (stored) await pubsub.publish('backtestProgress', stored);
         return;
-      case 'backtestProgress':
-        await storeBacktestProgress(db, event);
-        await pubsub.publish('backtestProgress', {
-          jobId: event.jobId,
-          progress: event.progress,
-          status: event.status,
-          currentSymbol: event.currentSymbol,
-          processedSymbols: event.processedSymbols,
-          estimatedCompletion: event.estimatedCompletion,
-          at: event.at,
-        });
+      }
+      case 'backtestResult': {
+        const stored = await storeBacktestResult(db, event);
+        if (stored) await pubsub.publish('backtestResult', stored);
         return;
-      case 'backtestResult':
-        await storeBacktestResult(db, event);
-        await pubsub.publish('backtestResult', {
-          jobId: event.jobId,
-          status: event.status,
-          results: event.results,
-          processingTimeSeconds: event.processingTimeSeconds,
-          at: event.at,
-        });
-        return;
+      }
       case 'health':
-        await storePublisherHealth(db, event);
-        await pubsub.publish('systemHealth', {
-          status: event.status,
-          source: event.source,
-          metrics: event.metrics,
-          at: event.at,
-        });
+        await pubsub.publish('systemHealth', await storePublisherHealth(db, event));
         return;
       case 'rejected':
         await storeRejection(db, event);
