@@ -24,8 +24,16 @@ export interface PatternEvent {
   symbol: string;
   pattern: string;
   confidence: number;
-  /** The explicit `tier` field as sent (any case), or null when absent. Classification reads it. */
+  /**
+   * The explicit `tier` field as sent (any case), from the innermost object that has one, or
+   * null when absent. Classification reads it (tier rule 1).
+   */
   tierHint: string | null;
+  /**
+   * The innermost object's own `source` as sent, or null. Classification reads a tier word
+   * there (rule 1b); an outer wrapper's `source` is the sender's name and never lands here.
+   */
+  sourceHint: string | null;
   timeframe: string | null;
   category: string | null;
   price: number | null;

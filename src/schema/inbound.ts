@@ -106,6 +106,11 @@ function optional<T>(convert: Convert<T>): Convert<T | null> {
 const toText: Convert<string | null> = (value) =>
   typeof value === 'string' ? value.trim() || null : new Problem(`must be a string, got ${show(value)}`);
 
+const toStatus: Convert<string> = (value) => {
+  const text = toText(value);
+  return text === null ? new Problem('must not be blank') : text;
+};
+
 const toFraction: Convert<number> = (value) => {
   const n = parseNumber(value);
   return n !== null && n >= 0 && n <= 1 ? n : new Problem(`must be a number between 0 and 1, got ${show(value)}`);
@@ -229,9 +234,12 @@ function parsePattern(message: JsonObject, { raw, receivedAt }: Received): Parse
   const timeframe = take(['timeframe', 'interval'], nonBlank);
   const category = take(['category'], nonBlank);
   const price = take(['price_at_detection', 'current_price'], parseNumber);
-  const tierHint = take(['tier'], (value) => (typeof value === 'string' ? value : null));
+  // Tier rule 1: the innermost `tier`, else the nearest wrapper's (the real publisher puts it on `data`).
+  const tierHint = take(['tier'], nonBlankAsSent) ?? nearestWrapperTier(enclosing);
   const eventId = take(ID_KEYS, publisherId) ?? sha256(raw);
-  // The outermost `source` names the publisher; an inner one (e.g. "daily") is only a detail.
+  // The outermost `source` names the publisher. The record's own one is also read for a tier word
+  // (rule 1b), and stays in metadata unless it is the publisher's name, as in a flat message.
+  const sourceHint = nonBlankAsSent(get(record, 'source'));
   const publisher = [...enclosing, record].find((level) => nonBlank(get(level, 'source')) !== null);
   if (publisher === record) used.add('source');
 
@@ -242,6 +250,7 @@ function parsePattern(message: JsonObject, { raw, receivedAt }: Received): Parse
     pattern,
     confidence,
     tierHint,
+    sourceHint,
     timeframe,
     category,
     price,
@@ -252,6 +261,15 @@ function parsePattern(message: JsonObject, { raw, receivedAt }: Received): Parse
     metadata: metadataOf(record, enclosing, used),
   };
   return { ok: true, event };
+}
+
+/** The `tier` of the wrapper nearest the record that has one (wrappers stay in metadata.envelope). */
+function nearestWrapperTier(enclosing: JsonObject[]): string | null {
+  for (let i = enclosing.length - 1; i >= 0; i--) {
+    const tier = nonBlankAsSent(get(enclosing[i]!, 'tier'));
+    if (tier !== null) return tier;
+  }
+  return null;
 }
 
 /** The message, then `data`, then `data.data`, as far as each is an object. */
@@ -319,12 +337,15 @@ const backtestResultMessage = z.object({
   status: field(optional(toText)),
   results: field(optional(toObject)),
   processing_time_seconds: field(optional(toSeconds)),
-  timestamp: field(optional(toTimestamp)),
+  at: field(optional(toTimestamp)),
 });
 
 function parseBacktestResult(message: JsonObject, { raw, receivedAt }: Received): ParseResult {
-  const parsed = backtestResultMessage.safeParse(message);
-  if (!parsed.success) return reject(reasonOf(parsed.error));
+  // `timestamp`, else `completed_at` (the real publisher's mock sends only that); as for a
+  // detection's time, the first one present decides, and an invalid one is not skipped.
+  const timeKey = (['timestamp', 'completed_at'] as const).find((key) => !absent(get(message, key))) ?? 'timestamp';
+  const parsed = backtestResultMessage.safeParse({ ...message, at: get(message, timeKey) });
+  if (!parsed.success) return reject(reasonOf(parsed.error, { at: timeKey }));
   const m = parsed.data;
   const event: BacktestResultEvent = {
     kind: 'backtestResult',
@@ -333,14 +354,16 @@ function parseBacktestResult(message: JsonObject, { raw, receivedAt }: Received)
     status: m.status ?? 'completed',
     results: m.results,
     processingTimeSeconds: m.processing_time_seconds,
-    at: m.timestamp ?? receivedAt.toISOString(),
+    at: m.at ?? receivedAt.toISOString(),
     receivedAt: receivedAt.toISOString(),
   };
   return { ok: true, event };
 }
 
+// Required: the replaced system's probes send `{"test":"health_check"}` on every channel, and a
+// defaulted status would overwrite the last real report.
 const healthMessage = z.object({
-  status: field(optional(toText)),
+  status: field(required(toStatus)),
   metrics: field(optional(toObject)),
   source: field(optional(toText)),
   timestamp: field(optional(toTimestamp)),
@@ -353,7 +376,7 @@ function parseHealth(message: JsonObject, { raw, receivedAt }: Received): ParseR
   const event: HealthEvent = {
     kind: 'health',
     eventId: eventIdOf(message, raw),
-    status: m.status ?? 'unknown',
+    status: m.status,
     source: m.source,
     metrics: m.metrics,
     at: m.timestamp ?? receivedAt.toISOString(),
@@ -399,6 +422,11 @@ function define(object: JsonObject, key: string, value: Json): void {
 
 function nonBlank(value: Json | undefined): string | null {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
+}
+
+/** A non-blank string kept as sent (untrimmed): a hint is noted in metadata exactly as it came. */
+function nonBlankAsSent(value: Json | undefined): string | null {
+  return nonBlank(value) === null ? null : (value as string);
 }
 
 /** Where a value sits, built only when a reason needs it: each nested container gets one link. */

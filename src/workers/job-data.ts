@@ -23,6 +23,8 @@ const pattern: z.ZodType<PatternEvent> = z.object({
   pattern: z.string().min(1).max(100),
   confidence: z.number().min(0).max(1),
   tierHint: z.string().nullable(),
+  // Absent in jobs queued before the field existed: the rules then decide as they did then.
+  sourceHint: z.string().nullable().default(null),
   timeframe: z.string().nullable(),
   category: z.string().nullable(),
   price: z.number().nullable(),

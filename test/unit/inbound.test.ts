@@ -118,16 +118,26 @@ describe('fixtures/inbound/backtests.json', () => {
 });
 
 describe('fixtures/inbound/health.json', () => {
-  it.each(
-    named(
-      healthCases.map((message, i) => ({ message, name: `health #${i} ${String(message.status ?? '(no status)')}` })),
-    ),
-  )('%s', (_name, { message }) => {
-    const event = accepted('health', message) as HealthEvent;
-    expect(event.status).toBe(message.status ?? 'unknown');
-    expect(event.metrics).toEqual(message.metrics ?? null);
-    expect(event.source).toBe(message.source ?? null);
-  });
+  // Contract §1 (newer than the fixture's `{}`): a health message without `status` is rejected.
+  const reports = healthCases.filter((message) => message.status !== undefined);
+  const statusless = healthCases.filter((message) => message.status === undefined);
+
+  it.each(named(reports.map((message, i) => ({ message, name: `health #${i} ${String(message.status)}` }))))(
+    '%s',
+    (_name, { message }) => {
+      const event = accepted('health', message) as HealthEvent;
+      expect(event.status).toBe(message.status);
+      expect(event.metrics).toEqual(message.metrics ?? null);
+      expect(event.source).toBe(message.source ?? null);
+    },
+  );
+
+  it.each(named(statusless.map((message) => ({ message, name: `${JSON.stringify(message)} is rejected` }))))(
+    '%s',
+    (_name, { message }) => {
+      expect(rejection('health', message)).toBe('status is required');
+    },
+  );
 });
 
 describe('message size, encoding and shape', () => {
@@ -332,6 +342,25 @@ describe('pattern fields', () => {
     expect(rejection('pattern', { ...doji, expires_at: 'never' })).toContain('expires_at');
   });
 
+  it('takes the innermost tier, else the nearest wrapper\'s, as the tier hint', () => {
+    const inner = { ...doji, tier: 'combo' };
+    expect(pattern({ tier: 'daily', data: { tier: 'intraday', data: inner } }).tierHint).toBe('combo');
+    expect(pattern({ tier: 'daily', data: { tier: 'intraday', data: doji } }).tierHint).toBe('intraday');
+    expect(pattern({ tier: 'daily', data: { flow_id: 'f', data: doji } }).tierHint).toBe('daily');
+    expect(pattern({ tier: 'daily', data: { tier: ' ', data: doji } }).tierHint).toBe('daily');
+    // A wrapper's tier stays in the envelope; the record's own becomes the hint, not metadata.
+    expect(pattern({ data: { tier: 'Daily', data: doji } }).metadata).toEqual({ envelope: { tier: 'Daily' } });
+    expect(pattern({ ...doji, tier: 'weekly' }).metadata).toEqual({});
+  });
+
+  it('carries the innermost object\'s own source as the source hint, never a wrapper\'s', () => {
+    expect(pattern({ source: 'TickStockPL', data: { ...doji, source: 'daily' } }).sourceHint).toBe('daily');
+    expect(pattern({ source: 'daily', data: { ...doji } }).sourceHint).toBeNull();
+    expect(pattern({ source: 'daily', data: { source: 'hourly', data: doji } }).sourceHint).toBeNull();
+    expect(pattern({ ...doji, source: ' Hourly ' })).toMatchObject({ sourceHint: ' Hourly ', source: 'Hourly' });
+    expect(pattern({ ...doji, source: 7 }).sourceHint).toBeNull();
+  });
+
   it('takes the outermost source as the publisher', () => {
     expect(pattern({ source: 'TickStockPL', data: { ...doji, source: 'daily' } }).source).toBe('TickStockPL');
     const inner = pattern({ event_type: 'x', data: { ...doji, source: 'inner' } });
@@ -459,10 +488,24 @@ describe('backtests and health', () => {
     ['backtestResult', { results: {} }, 'job_id'],
     ['backtestResult', { job_id: 'j', results: [0.5] }, 'results'],
     ['backtestResult', { job_id: 'j', processing_time_seconds: -1 }, 'processing_time_seconds'],
-    ['health', { metrics: 'fine' }, 'metrics'],
-    ['health', { timestamp: 'noon' }, 'timestamp'],
+    ['health', { status: 'ok', metrics: 'fine' }, 'metrics'],
+    ['health', { status: 'ok', timestamp: 'noon' }, 'timestamp'],
+    ['health', { test: 'health_check', timestamp: 1795834902.18 }, 'status is required'],
+    ['health', { status: null }, 'status is required'],
+    ['health', { status: '  ' }, 'status must not be blank'],
+    ['health', { status: 3 }, 'status must be a string'],
+    ['backtestResult', { job_id: 'j', completed_at: 'done' }, 'completed_at'],
+    ['backtestResult', { job_id: 'j', timestamp: 'now', completed_at: 1795834918.5 }, 'timestamp'],
   ] as const)('%s %j is rejected naming %s', (kind, message, word) => {
     expect(rejection(kind, message)).toContain(word);
+  });
+
+  it('dates a backtest result by timestamp, else completed_at, else the time received', () => {
+    const at = (message: object) => (accepted('backtestResult', { job_id: 'j', ...message }) as BacktestResultEvent).at;
+    expect(at({ timestamp: 1764167400, completed_at: 1764167000 })).toBe('2025-11-26T14:30:00.000Z');
+    expect(at({ completed_at: 1764167400.5 })).toBe('2025-11-26T14:30:00.500Z');
+    expect(at({ completed_at: '2025-11-26T14:30:00Z', timestamp: null })).toBe('2025-11-26T14:30:00.000Z');
+    expect(at({})).toBe(receivedAt.toISOString());
   });
 
   it('uses the publisher id when a backtest message carries one', () => {
