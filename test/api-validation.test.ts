@@ -55,6 +55,7 @@ async function store(seed: Seed): Promise<DetectionRow> {
     pattern: seed.pattern,
     confidence: seed.confidence,
     tierHint: seed.tier ?? null,
+    sourceHint: null,
     timeframe: null,
     category: null,
     price: null,

@@ -47,6 +47,7 @@ function event(eventId: string, pattern = 'Doji', timeframe: string | null = nul
     pattern,
     confidence: 0.75,
     tierHint: null,
+    sourceHint: null,
     timeframe,
     category: null,
     price: null,

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../src/redis/connections.js';
 import { createLogger } from '../src/lib/logger.js';
-import type { DetectionBatch } from '../src/schema/events.js';
+import type { DetectionBatch, RejectedMessage } from '../src/schema/events.js';
 import { createJobIntake } from '../src/workers/ingest/job-intake.js';
 import { createQueues, type Queues } from '../src/queues/queues.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
@@ -59,5 +59,19 @@ describe('intake', () => {
     const rejects = (await queues.detections.getJobs(['waiting'])).filter((j) => j.name === 'rejected');
     expect(rejects).toHaveLength(1);
     expect(intake.stats()).toMatchObject({ received: 4, accepted: 2, rejected: 2 });
+  });
+
+  it('turns what PostgreSQL could not store, and a statusless health probe, into rejects at the door', async () => {
+    const { t, queues, intake } = await setUp('intake-door');
+    const nul = String.raw`{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"metadata":{"note":"a\u0000b"}}`;
+    expect(await intake.accept(t.config.channels.patterns, Buffer.from(nul))).toBe(true);
+    expect(await intake.accept(t.config.channels.health, Buffer.from('{"test":"health_check"}'))).toBe(true);
+    const rejects = (await queues.detections.getJobs(['waiting'])).filter((j) => j.name === 'rejected');
+    expect(rejects.map((j) => (j.data as RejectedMessage).reason).sort()).toEqual([
+      'metadata.note holds a NUL character (\\u0000), which PostgreSQL cannot store',
+      'status is required',
+    ]);
+    expect(await queues.control.getJobs(['waiting'])).toHaveLength(0);
+    expect(intake.stats()).toMatchObject({ received: 2, accepted: 0, rejected: 2 });
   });
 });

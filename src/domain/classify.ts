@@ -6,6 +6,8 @@ const EXPLICIT_TIERS = new Map<string, Tier>([
   ['intraday', 'INTRADAY'],
   ['combo', 'COMBO'],
 ]);
+// Rule 1b: the replaced system read the detection's own `source` as its tier, hourly included.
+const SOURCE_TIERS = new Map<string, Tier>([...EXPLICIT_TIERS, ['hourly', 'INTRADAY']]);
 
 // prettier-ignore
 const INTRADAY_UNITS = new Set([
@@ -27,13 +29,16 @@ const TIMEFRAME = /^(\d*)\s*([a-z]+)$/i;
 
 /** Contract §1 tier rules, first match wins, then priority from confidence. */
 export function classifyDetection(
-  e: Pick<PatternEvent, 'tierHint' | 'timeframe' | 'category' | 'pattern' | 'confidence'>,
+  e: Pick<PatternEvent, 'tierHint' | 'sourceHint' | 'timeframe' | 'category' | 'pattern' | 'confidence'>,
 ): Classification {
   const priority = priorityFor(e.confidence);
   const hint = e.tierHint?.trim() ?? '';
   const explicit = EXPLICIT_TIERS.get(hint.toLowerCase());
   if (explicit) return { tier: explicit, priority, unrecognisedTier: null };
-  return { tier: tierByRules(e), priority, unrecognisedTier: hint === '' ? null : e.tierHint };
+  // An unrecognised explicit tier is noted whichever later rule decides.
+  const unrecognisedTier = hint === '' ? null : e.tierHint;
+  const bySource = SOURCE_TIERS.get(e.sourceHint?.trim().toLowerCase() ?? '');
+  return { tier: bySource ?? tierByRules(e), priority, unrecognisedTier };
 }
 
 export function priorityFor(confidence: number): Priority {

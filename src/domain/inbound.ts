@@ -48,7 +48,12 @@ export function parseInbound(kind: ChannelKind, raw: Buffer, receivedAt: Date): 
     return reject('message is not valid JSON');
   }
   if (!isObject(message)) return reject(`message must be a JSON object, got ${typeName(message)}`);
-  if (nestedDeeperThan(message, MAX_DEPTH)) return reject(`message is nested more than ${MAX_DEPTH} levels deep`);
+  const unstorable = unstorableValue(message);
+  if (unstorable) return reject(unstorable);
+
+  // Flat kinds carry their publisher id at the top; a detection's is checked on its innermost object.
+  const unsafeId = kind === 'pattern' ? null : unsafeIdIn(message);
+  if (unsafeId) return reject(unsafeId);
 
   const received = { raw, receivedAt };
   switch (kind) {
@@ -101,6 +106,11 @@ function optional<T>(convert: Convert<T>): Convert<T | null> {
 const toText: Convert<string | null> = (value) =>
   typeof value === 'string' ? value.trim() || null : new Problem(`must be a string, got ${show(value)}`);
 
+const toStatus: Convert<string> = (value) => {
+  const text = toText(value);
+  return text === null ? new Problem('must not be blank') : text;
+};
+
 const toFraction: Convert<number> = (value) => {
   const n = parseNumber(value);
   return n !== null && n >= 0 && n <= 1 ? n : new Problem(`must be a number between 0 and 1, got ${show(value)}`);
@@ -126,8 +136,27 @@ const toObject: Convert<JsonObject> = (value) =>
   isObject(value) ? value : new Problem(`must be an object, got ${typeName(value)}`);
 
 const toId: Convert<string> = (value) =>
+  unsafeInteger(value) ??
   publisherId(value) ??
   new Problem(`must be a string of 1 to ${MAX_ID_LENGTH} characters or a number, got ${show(value)}`);
+
+/** Above 2^53 (or with a fraction) a numeric id is rounded by JSON.parse, and two ids would collide. */
+function unsafeInteger(value: unknown): Problem | null {
+  return typeof value === 'number' && !Number.isSafeInteger(value)
+    ? new Problem(`must be a safe integer (at most 2^53 - 1) when a number, got ${show(value)}`)
+    : null;
+}
+
+const ID_KEYS = ['event_id', 'id'] as const;
+
+/** Any numeric publisher id on `level` that could collide, as a reason. */
+function unsafeIdIn(level: JsonObject): string | null {
+  for (const key of ID_KEYS) {
+    const problem = unsafeInteger(get(level, key));
+    if (problem) return `${key} ${problem.text}`;
+  }
+  return null;
+}
 
 const toSymbol: Convert<string> = (value) => {
   if (typeof value !== 'string') return new Problem(`must be a string, got ${show(value)}`);
@@ -163,6 +192,8 @@ function parsePattern(message: JsonObject, { raw, receivedAt }: Received): Parse
   const record = levels[depth];
   if (!record) return reject('symbol is required');
   const enclosing = levels.slice(0, depth);
+  const unsafeId = unsafeIdIn(record);
+  if (unsafeId) return reject(unsafeId);
 
   const nameKey = NAME_KEYS.find((key) => !absent(get(record, key))) ?? 'pattern';
   const timeKey = (['detection_timestamp', 'timestamp'] as const).find((key) => !absent(get(record, key)));
@@ -200,9 +231,12 @@ function parsePattern(message: JsonObject, { raw, receivedAt }: Received): Parse
   const timeframe = take(['timeframe', 'interval'], nonBlank);
   const category = take(['category'], nonBlank);
   const price = take(['price_at_detection', 'current_price'], parseNumber);
-  const tierHint = take(['tier'], (value) => (typeof value === 'string' ? value : null));
-  const eventId = take(['event_id', 'id'], publisherId) ?? sha256(raw);
-  // The outermost `source` names the publisher; an inner one (e.g. "daily") is only a detail.
+  // Tier rule 1: the innermost `tier`, else the nearest wrapper's (the real publisher puts it on `data`).
+  const tierHint = take(['tier'], nonBlankAsSent) ?? nearestWrapperTier(enclosing);
+  const eventId = take(ID_KEYS, publisherId) ?? sha256(raw);
+  // The outermost `source` names the publisher. The record's own one is also read for a tier word
+  // (rule 1b), and stays in metadata unless it is the publisher's name, as in a flat message.
+  const sourceHint = nonBlankAsSent(get(record, 'source'));
   const publisher = [...enclosing, record].find((level) => nonBlank(get(level, 'source')) !== null);
   if (publisher === record) used.add('source');
 
@@ -213,6 +247,7 @@ function parsePattern(message: JsonObject, { raw, receivedAt }: Received): Parse
     pattern,
     confidence,
     tierHint,
+    sourceHint,
     timeframe,
     category,
     price,
@@ -223,6 +258,15 @@ function parsePattern(message: JsonObject, { raw, receivedAt }: Received): Parse
     metadata: metadataOf(record, enclosing, used),
   };
   return { ok: true, event };
+}
+
+/** The `tier` of the wrapper nearest the record that has one (wrappers stay in metadata.envelope). */
+function nearestWrapperTier(enclosing: JsonObject[]): string | null {
+  for (let i = enclosing.length - 1; i >= 0; i--) {
+    const tier = nonBlankAsSent(get(enclosing[i]!, 'tier'));
+    if (tier !== null) return tier;
+  }
+  return null;
 }
 
 /** The message, then `data`, then `data.data`, as far as each is an object. */
@@ -290,12 +334,15 @@ const backtestResultMessage = z.object({
   status: field(optional(toText)),
   results: field(optional(toObject)),
   processing_time_seconds: field(optional(toSeconds)),
-  timestamp: field(optional(toTimestamp)),
+  at: field(optional(toTimestamp)),
 });
 
 function parseBacktestResult(message: JsonObject, { raw, receivedAt }: Received): ParseResult {
-  const parsed = backtestResultMessage.safeParse(message);
-  if (!parsed.success) return reject(reasonOf(parsed.error));
+  // `timestamp`, else `completed_at` (the real publisher's mock sends only that); as for a
+  // detection's time, the first one present decides, and an invalid one is not skipped.
+  const timeKey = (['timestamp', 'completed_at'] as const).find((key) => !absent(get(message, key))) ?? 'timestamp';
+  const parsed = backtestResultMessage.safeParse({ ...message, at: get(message, timeKey) });
+  if (!parsed.success) return reject(reasonOf(parsed.error, { at: timeKey }));
   const m = parsed.data;
   const event: BacktestResultEvent = {
     kind: 'backtestResult',
@@ -304,14 +351,16 @@ function parseBacktestResult(message: JsonObject, { raw, receivedAt }: Received)
     status: m.status ?? 'completed',
     results: m.results,
     processingTimeSeconds: m.processing_time_seconds,
-    at: m.timestamp ?? receivedAt.toISOString(),
+    at: m.at ?? receivedAt.toISOString(),
     receivedAt: receivedAt.toISOString(),
   };
   return { ok: true, event };
 }
 
+// Required: the replaced system's probes send `{"test":"health_check"}` on every channel, and a
+// defaulted status would overwrite the last real report.
 const healthMessage = z.object({
-  status: field(optional(toText)),
+  status: field(required(toStatus)),
   metrics: field(optional(toObject)),
   source: field(optional(toText)),
   timestamp: field(optional(toTimestamp)),
@@ -324,7 +373,7 @@ function parseHealth(message: JsonObject, { raw, receivedAt }: Received): ParseR
   const event: HealthEvent = {
     kind: 'health',
     eventId: eventIdOf(message, raw),
-    status: m.status ?? 'unknown',
+    status: m.status,
     source: m.source,
     metrics: m.metrics,
     at: m.timestamp ?? receivedAt.toISOString(),
@@ -372,16 +421,78 @@ function nonBlank(value: Json | undefined): string | null {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : null;
 }
 
-function nestedDeeperThan(root: Json, limit: number): boolean {
-  const stack: [Json, number][] = [[root, 1]];
+/** A non-blank string kept as sent (untrimmed): a hint is noted in metadata exactly as it came. */
+function nonBlankAsSent(value: Json | undefined): string | null {
+  return nonBlank(value) === null ? null : (value as string);
+}
+
+/** Where a value sits, built only when a reason needs it: each nested container gets one link. */
+interface Place {
+  parent: Place | null;
+  key: string | number;
+}
+
+// JSON.parse turns "\u0000" into NUL and "\ud800" into a lone surrogate; PostgreSQL refuses both
+// in text and jsonb, and "1e400" into Infinity, which jsonb and JSON.stringify cannot hold.
+// JSON in valid UTF-8 cannot carry either character raw, so only escapes bring them in. No `u` flag: without
+// it the regex sees UTF-16 code units, so it can tell a surrogate pair from a lone half.
+const SUSPECT = /[\0\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * One walk over the parsed message, so the cost stays one traversal: nesting deeper than
+ * MAX_DEPTH, a string (value or key, at any depth) PostgreSQL cannot store, or a number that
+ * overflowed to Infinity. Returns the reason, naming where, or null when all is storable.
+ */
+function unstorableValue(root: JsonObject): string | null {
+  const stack: [Json, number, Place | null][] = [[root, 1, null]];
   for (let next = stack.pop(); next; next = stack.pop()) {
-    const [value, depth] = next;
-    if (depth > limit) return true;
-    for (const child of Object.values(value as object) as Json[]) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    const [container, depth, place] = next;
+    if (depth > MAX_DEPTH) return `message is nested more than ${MAX_DEPTH} levels deep`;
+    const array = Array.isArray(container);
+    const keys = array ? null : Object.keys(container as JsonObject);
+    const length = keys ? keys.length : (container as Json[]).length;
+    for (let i = 0; i < length; i++) {
+      const key = keys ? keys[i]! : i;
+      if (typeof key === 'string') {
+        const bad = badText(key);
+        if (bad) return `a key ${where(place)} (${show(key)}) holds ${bad}`;
+      }
+      const value = (array ? (container as Json[])[i] : (container as JsonObject)[key]) as Json;
+      if (typeof value === 'string') {
+        const bad = badText(value);
+        if (bad) return `${pathOf({ parent: place, key })} holds ${bad}`;
+      } else if (typeof value === 'number') {
+        if (!Number.isFinite(value)) {
+          return `${pathOf({ parent: place, key })} is a number too large to represent (it overflows to Infinity)`;
+        }
+      } else if (typeof value === 'object' && value !== null) {
+        stack.push([value, depth + 1, { parent: place, key }]);
+      }
     }
   }
-  return false;
+  return null;
+}
+
+function badText(text: string): string | null {
+  if (!SUSPECT.test(text)) return null;
+  if (text.includes('\0')) return 'a NUL character (\\u0000), which PostgreSQL cannot store';
+  return LONE_SURROGATE.test(text) ? 'a lone UTF-16 surrogate, which is not valid Unicode text' : null;
+}
+
+/** `data.data.metadata["odd key"][2]`: dotted where a key reads as a name, quoted otherwise. */
+function pathOf(place: Place): string {
+  let path = '';
+  for (let p: Place | null = place; p; p = p.parent) {
+    const step =
+      typeof p.key === 'number' ? `[${p.key}]` : /^[A-Za-z_$][\w$]*$/.test(p.key) ? `.${p.key}` : `[${show(p.key)}]`;
+    path = step + path;
+  }
+  return path.startsWith('.') ? path.slice(1) : path;
+}
+
+function where(place: Place | null): string {
+  return place ? `in ${pathOf(place)}` : 'at the top level';
 }
 
 function typeName(value: unknown): string {
@@ -393,5 +504,8 @@ function typeName(value: unknown): string {
 /** A value quoted for a reason, cut short: the raw bytes are stored beside the reason anyway. */
 function show(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  if (text.length <= 60) return text;
+  // Never cut a surrogate pair in two: the reason is stored as text, and half a pair is unstorable.
+  const cut = /[\uD800-\uDBFF]/.test(text[56]!) ? 56 : 57;
+  return `${text.slice(0, cut)}...`;
 }

@@ -38,8 +38,17 @@ export const patternEventSchema = z.object({
   symbol: z.string().min(1).max(20),
   pattern: z.string().min(1).max(100),
   confidence: z.number().min(0).max(1),
-  /** The explicit `tier` field as sent (any case), or null when absent. Classification reads it. */
+  /**
+   * The explicit `tier` field as sent (any case), from the innermost object that has one, or
+   * null when absent. Classification reads it (tier rule 1).
+   */
   tierHint: z.string().nullable(),
+  /**
+   * The innermost object's own `source` as sent, or null. Classification reads a tier word
+   * there (rule 1b); an outer wrapper's `source` is the sender's name and never lands here.
+   * Absent in jobs queued before the field existed: the rules then decide as they did then.
+   */
+  sourceHint: z.string().nullable().default(null),
   timeframe: z.string().nullable(),
   category: z.string().nullable(),
   price: z.number().nullable(),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyDetection, priorityFor, tierOfTimeframe } from '../../src/domain/classify.js';
 
-const base = { tierHint: null, timeframe: null, category: null, pattern: 'Breakout', confidence: 0.5 };
+const base = { tierHint: null, sourceHint: null, timeframe: null, category: null, pattern: 'Breakout', confidence: 0.5 };
 
 describe('classifyDetection: tier rules, first match wins', () => {
   it.each([
@@ -11,6 +11,35 @@ describe('classifyDetection: tier rules, first match wins', () => {
   ] as const)('explicit tier %j is %s and wins over every other rule', (tierHint, tier) => {
     const e = { ...base, tierHint, timeframe: '1m', category: 'combo', pattern: 'MomentumCombo' };
     expect(classifyDetection(e)).toMatchObject({ tier, unrecognisedTier: null });
+  });
+
+  it.each([
+    ['daily', 'DAILY'],
+    ['Intraday', 'INTRADAY'],
+    ['COMBO', 'COMBO'],
+    [' hourly ', 'INTRADAY'],
+  ] as const)('rule 1b: the detection\'s own source %j is %s, over timeframe, category and name', (sourceHint, tier) => {
+    const e = { ...base, sourceHint, timeframe: tier === 'DAILY' ? '5m' : '1d', category: 'combo', pattern: 'ScalpX' };
+    expect(classifyDetection(e)).toMatchObject({ tier, unrecognisedTier: null });
+  });
+
+  it('rule 1 comes before rule 1b', () => {
+    expect(classifyDetection({ ...base, tierHint: 'combo', sourceHint: 'daily' }).tier).toBe('COMBO');
+  });
+
+  it.each(['TickStockPL', 'weekly', 'fallback', 'test', 'constructor'])(
+    'a source %j that is no tier word decides nothing',
+    (sourceHint) => {
+      expect(classifyDetection({ ...base, sourceHint, timeframe: '5m' }).tier).toBe('INTRADAY');
+      expect(classifyDetection({ ...base, sourceHint }).tier).toBe('DAILY');
+    },
+  );
+
+  it('an unrecognised explicit tier is still noted when rule 1b decides', () => {
+    expect(classifyDetection({ ...base, tierHint: 'hourly', sourceHint: 'hourly' })).toMatchObject({
+      tier: 'INTRADAY',
+      unrecognisedTier: 'hourly',
+    });
   });
 
   it.each(['1m', '5min', '15m', '30min', '1h', '4h', '60m', 'hourly', '1hr', '2hours', 'minute', '1 Min', '30s'])(

@@ -118,16 +118,26 @@ describe('fixtures/inbound/backtests.json', () => {
 });
 
 describe('fixtures/inbound/health.json', () => {
-  it.each(
-    named(
-      healthCases.map((message, i) => ({ message, name: `health #${i} ${String(message.status ?? '(no status)')}` })),
-    ),
-  )('%s', (_name, { message }) => {
-    const event = accepted('health', message) as HealthEvent;
-    expect(event.status).toBe(message.status ?? 'unknown');
-    expect(event.metrics).toEqual(message.metrics ?? null);
-    expect(event.source).toBe(message.source ?? null);
-  });
+  // Contract §1 (newer than the fixture's `{}`): a health message without `status` is rejected.
+  const reports = healthCases.filter((message) => message.status !== undefined);
+  const statusless = healthCases.filter((message) => message.status === undefined);
+
+  it.each(named(reports.map((message, i) => ({ message, name: `health #${i} ${String(message.status)}` }))))(
+    '%s',
+    (_name, { message }) => {
+      const event = accepted('health', message) as HealthEvent;
+      expect(event.status).toBe(message.status);
+      expect(event.metrics).toEqual(message.metrics ?? null);
+      expect(event.source).toBe(message.source ?? null);
+    },
+  );
+
+  it.each(named(statusless.map((message) => ({ message, name: `${JSON.stringify(message)} is rejected` }))))(
+    '%s',
+    (_name, { message }) => {
+      expect(rejection('health', message)).toBe('status is required');
+    },
+  );
 });
 
 describe('message size, encoding and shape', () => {
@@ -166,6 +176,94 @@ describe('message size, encoding and shape', () => {
     const depth = 30_000;
     const raw = `{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
     expect(rejection('pattern', raw)).toContain('nested');
+  });
+});
+
+describe('values PostgreSQL cannot store are rejected at the door', () => {
+  const NUL = '\u0000';
+  const LONE = '\ud800';
+  const nested = (inner: Record<string, unknown>) => ({ source: 'TickStockPL', data: { data: { ...doji, ...inner } } });
+
+  // Each field the issue names, with each bad character; the reason says where it was.
+  const cases: [string, ChannelKind, (bad: string) => unknown, string][] = [
+    ['pattern name', 'pattern', (bad) => ({ ...doji, pattern: `Doji${bad}` }), 'pattern'],
+    ['source', 'pattern', (bad) => ({ ...doji, source: `engine${bad}` }), 'source'],
+    ['timeframe', 'pattern', (bad) => ({ ...doji, timeframe: `5m${bad}` }), 'timeframe'],
+    ['event_id', 'pattern', (bad) => ({ ...doji, event_id: `e-1${bad}` }), 'event_id'],
+    ['a nested name', 'pattern', (bad) => nested({ pattern: `Doji${bad}` }), 'data.data.pattern'],
+    ['a metadata key', 'pattern', (bad) => ({ ...doji, metadata: { [`k${bad}`]: 1 } }), 'a key in metadata'],
+    ['a deep array value', 'pattern', (bad) => ({ ...doji, indicators: { xs: ['ok', bad] } }), 'indicators.xs[1]'],
+    ['a health status', 'health', (bad) => ({ status: `healthy${bad}` }), 'status'],
+    ['a backtest job_id', 'backtestResult', (bad) => ({ job_id: `job${bad}` }), 'job_id'],
+    ['a progress job_id', 'backtestProgress', (bad) => ({ job_id: `job${bad}`, progress: 0.5 }), 'job_id'],
+  ];
+
+  it.each(cases)('a NUL in %s', (_what, kind, make, where) => {
+    const reason = rejection(kind, make(NUL));
+    expect(reason).toContain(where);
+    expect(reason).toContain('NUL');
+  });
+
+  it.each(cases)('a lone surrogate in %s', (_what, kind, make, where) => {
+    const reason = rejection(kind, make(LONE));
+    expect(reason).toContain(where);
+    expect(reason).toContain('lone UTF-16 surrogate');
+  });
+
+  it('reads the escapes as the publisher writes them, and a low half alone too', () => {
+    expect(rejection('pattern', String.raw`{"pattern":"Doji\u0000","symbol":"AAPL","confidence":0.7}`)).toContain('NUL');
+    expect(rejection('pattern', String.raw`{"pattern":"\udc00Doji","symbol":"AAPL","confidence":0.7}`)).toContain(
+      'surrogate',
+    );
+    expect(rejection('pattern', String.raw`{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"\ud83d":1}`)).toBe(
+      'a key at the top level ("\\ud83d") holds a lone UTF-16 surrogate, which is not valid Unicode text',
+    );
+  });
+
+  it('keeps surrogate pairs: an emoji is fine, escaped or not', () => {
+    expect(pattern({ ...doji, note: '📈 up' }).metadata).toEqual({ note: '📈 up' });
+    expect(pattern(String.raw`{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"note":"\ud83d\udcc8"}`).metadata).toEqual({
+      note: '📈',
+    });
+  });
+
+  it('a reason never carries half a surrogate pair, even when it cuts a long value short', () => {
+    const reason = rejection('pattern', { ...doji, symbol: `${'A'.repeat(55)}${'📈'.repeat(5)}` });
+    expect(reason).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+  });
+
+  it.each([
+    ['price_at_detection', '{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"price_at_detection":1e400}'],
+    ['metadata.deep[1]', '{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"metadata":{"deep":[1,-1e999]}}'],
+    ['data.price', '{"x":1,"data":{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"price":1E400}}'],
+    ['x', '{"x":1E400,"data":{"pattern":"Doji","symbol":"AAPL","confidence":0.7}}'],
+  ])('a number that overflows to Infinity at %s', (where, raw) => {
+    expect(rejection('pattern', raw)).toBe(`${where} is a number too large to represent (it overflows to Infinity)`);
+  });
+
+  it('an overflowing number on the health channel, too', () => {
+    expect(rejection('health', '{"status":"healthy","metrics":{"cpu":1e500}}')).toBe(
+      'metrics.cpu is a number too large to represent (it overflows to Infinity)',
+    );
+  });
+
+  it.each([
+    ['event_id', 'pattern', '{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"event_id":9007199254740993}'],
+    ['id', 'pattern', '{"data":{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"id":12345678901234567890}}'],
+    ['id', 'pattern', '{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"id":12.5}'],
+    ['job_id', 'backtestResult', '{"job_id":9007199254740992}'],
+    ['job_id', 'backtestProgress', '{"job_id":1e17,"progress":0.5}'],
+    ['event_id', 'health', '{"status":"healthy","event_id":-9007199254740993}'],
+  ] as const)('a numeric %s that is not a safe integer (%s)', (key, kind, raw) => {
+    const reason = rejection(kind, raw);
+    expect(reason).toContain(key);
+    expect(reason).toContain('safe integer');
+  });
+
+  it('keeps numeric ids up to 2^53 - 1', () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    expect(pattern({ ...doji, event_id: max }).eventId).toBe(String(max));
+    expect((accepted('backtestResult', { job_id: -max }) as BacktestResultEvent).jobId).toBe(String(-max));
   });
 });
 
@@ -242,6 +340,25 @@ describe('pattern fields', () => {
 
   it('rejects an unparseable expires_at, naming it', () => {
     expect(rejection('pattern', { ...doji, expires_at: 'never' })).toContain('expires_at');
+  });
+
+  it('takes the innermost tier, else the nearest wrapper\'s, as the tier hint', () => {
+    const inner = { ...doji, tier: 'combo' };
+    expect(pattern({ tier: 'daily', data: { tier: 'intraday', data: inner } }).tierHint).toBe('combo');
+    expect(pattern({ tier: 'daily', data: { tier: 'intraday', data: doji } }).tierHint).toBe('intraday');
+    expect(pattern({ tier: 'daily', data: { flow_id: 'f', data: doji } }).tierHint).toBe('daily');
+    expect(pattern({ tier: 'daily', data: { tier: ' ', data: doji } }).tierHint).toBe('daily');
+    // A wrapper's tier stays in the envelope; the record's own becomes the hint, not metadata.
+    expect(pattern({ data: { tier: 'Daily', data: doji } }).metadata).toEqual({ envelope: { tier: 'Daily' } });
+    expect(pattern({ ...doji, tier: 'weekly' }).metadata).toEqual({});
+  });
+
+  it('carries the innermost object\'s own source as the source hint, never a wrapper\'s', () => {
+    expect(pattern({ source: 'TickStockPL', data: { ...doji, source: 'daily' } }).sourceHint).toBe('daily');
+    expect(pattern({ source: 'daily', data: { ...doji } }).sourceHint).toBeNull();
+    expect(pattern({ source: 'daily', data: { source: 'hourly', data: doji } }).sourceHint).toBeNull();
+    expect(pattern({ ...doji, source: ' Hourly ' })).toMatchObject({ sourceHint: ' Hourly ', source: 'Hourly' });
+    expect(pattern({ ...doji, source: 7 }).sourceHint).toBeNull();
   });
 
   it('takes the outermost source as the publisher', () => {
@@ -371,10 +488,24 @@ describe('backtests and health', () => {
     ['backtestResult', { results: {} }, 'job_id'],
     ['backtestResult', { job_id: 'j', results: [0.5] }, 'results'],
     ['backtestResult', { job_id: 'j', processing_time_seconds: -1 }, 'processing_time_seconds'],
-    ['health', { metrics: 'fine' }, 'metrics'],
-    ['health', { timestamp: 'noon' }, 'timestamp'],
+    ['health', { status: 'ok', metrics: 'fine' }, 'metrics'],
+    ['health', { status: 'ok', timestamp: 'noon' }, 'timestamp'],
+    ['health', { test: 'health_check', timestamp: 1795834902.18 }, 'status is required'],
+    ['health', { status: null }, 'status is required'],
+    ['health', { status: '  ' }, 'status must not be blank'],
+    ['health', { status: 3 }, 'status must be a string'],
+    ['backtestResult', { job_id: 'j', completed_at: 'done' }, 'completed_at'],
+    ['backtestResult', { job_id: 'j', timestamp: 'now', completed_at: 1795834918.5 }, 'timestamp'],
   ] as const)('%s %j is rejected naming %s', (kind, message, word) => {
     expect(rejection(kind, message)).toContain(word);
+  });
+
+  it('dates a backtest result by timestamp, else completed_at, else the time received', () => {
+    const at = (message: object) => (accepted('backtestResult', { job_id: 'j', ...message }) as BacktestResultEvent).at;
+    expect(at({ timestamp: 1764167400, completed_at: 1764167000 })).toBe('2025-11-26T14:30:00.000Z');
+    expect(at({ completed_at: 1764167400.5 })).toBe('2025-11-26T14:30:00.500Z');
+    expect(at({ completed_at: '2025-11-26T14:30:00Z', timestamp: null })).toBe('2025-11-26T14:30:00.000Z');
+    expect(at({})).toBe(receivedAt.toISOString());
   });
 
   it('uses the publisher id when a backtest message carries one', () => {
