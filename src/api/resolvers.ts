@@ -9,12 +9,12 @@ import {
 } from '../db/detections.js';
 import { latestPublisherHealth } from '../db/publisher-health.js';
 import { listRejections } from '../db/rejections.js';
-import type { DetectionMessage } from '../pubsub/topics.js';
+import type { DetectionMessage, PublisherHealthMessage } from '../pubsub/topics.js';
 import type { Tier } from '../schema/events.js';
 import { compileFilter, type PatternFilter } from '../schema/pattern-filter.js';
 import type { Queues } from '../workers/queues.js';
 import { badUserInput } from './errors.js';
-import type { SlowConsumerError } from './event-stream.js';
+import type { EventStream, SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -93,19 +93,52 @@ async function connection(db: Db, args: ConnectionArgs, tier?: Tier) {
 }
 
 /**
+ * An iterator over `body`, a generator reading the hub stream `live`, whose `return()` (and
+ * `throw()`) takes effect at once.
+ *
+ * An async generator handles `return()` only when it is paused at a `yield`. One waiting in
+ * `await live.next()` for an event its filter never matches would keep its hub listener, and
+ * with it the subscription's context, forever after the client left: a zombie every later
+ * event is matched against. Ending `live` first settles that pending `next()` with `done`,
+ * so the generator runs to its end (its `finally` included) now, and its `return()` settles.
+ * It also releases the listener when `return()` comes before the first `next()`, when the
+ * generator's body, `finally` and all, never runs.
+ */
+function endingLiveOnReturn<T, L>(live: EventStream<L>, body: AsyncGenerator<T>): AsyncIterableIterator<T> {
+  const iterator: AsyncIterableIterator<T> = {
+    next: () => body.next(),
+    async return() {
+      await live.return?.();
+      return body.return(undefined);
+    },
+    async throw(error?: unknown) {
+      await live.return?.();
+      return body.throw(error);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+
+/**
  * Stored detections after `after` (oldest first, in pages), then live ones, with no gap and
  * no duplicate. The live stream is opened before history is read, so nothing committed
  * meanwhile is missed; and since detections become visible and are published in id order
  * (the writer's lock and publication cursor), a live message at or below the last id yielded
  * is one this subscriber already has — from replay, or published a second time after a crash.
  */
-async function* patternAlerts(
+function patternAlerts(ctx: ApiContext, filter: PatternFilter | null, after: number | null): AsyncIterableIterator<DetectionMessage | DetectionRow> {
+  const compiled = compileFilter(filter);
+  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
+  return endingLiveOnReturn(live, replayThenLive(ctx, live, filter, after));
+}
+
+async function* replayThenLive(
   ctx: ApiContext,
+  live: EventStream<DetectionMessage>,
   filter: PatternFilter | null,
   after: number | null,
 ): AsyncGenerator<DetectionMessage | DetectionRow> {
-  const compiled = compileFilter(filter);
-  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
   try {
     let last = after ?? 0;
     if (after !== null) {
@@ -128,8 +161,12 @@ async function* patternAlerts(
   }
 }
 
-async function* systemHealthStream(ctx: ApiContext) {
+function systemHealthStream(ctx: ApiContext) {
   const live = ctx.hub.stream('systemHealth', () => true, ctx.onSlowConsumer);
+  return endingLiveOnReturn(live, currentThenLiveHealth(ctx, live));
+}
+
+async function* currentThenLiveHealth(ctx: ApiContext, live: EventStream<PublisherHealthMessage>) {
   try {
     yield { systemHealth: { publisher: await latestPublisherHealth(ctx.db) } };
     for await (const publisher of live) yield { systemHealth: { publisher } };
