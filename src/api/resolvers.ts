@@ -48,6 +48,13 @@ function validId(value: unknown, argument: string): number {
   return n;
 }
 
+/**
+ * NUL, which PostgreSQL text cannot hold (it failed the query as an internal error), or a lone
+ * UTF-16 surrogate, which is not text at all. With `u`, a well-formed pair is one code point,
+ * so \p{Cs} matches only a surrogate standing alone.
+ */
+const notText = (v: string) => v.includes('\u0000') || /\p{Cs}/u.test(v);
+
 function validFilter(filter: PatternFilter | null | undefined): PatternFilter | null {
   if (!filter) return null;
   const { minConfidence, symbols, patterns, since, until } = filter;
@@ -62,6 +69,12 @@ function validFilter(filter: PatternFilter | null | undefined): PatternFilter | 
     const bad = list?.find((v) => v.trim().length === 0 || v.length > maxLen);
     if (bad !== undefined) {
       throw badUserInput(`filter.${name} values must be 1 to ${maxLen} characters, got "${bad}"`, { argument: 'filter' });
+    }
+    const at = list?.findIndex(notText) ?? -1;
+    if (at >= 0) {
+      throw badUserInput(`filter.${name} values must not contain NUL (U+0000) or unpaired surrogates; value ${at + 1} does`, {
+        argument: 'filter',
+      });
     }
   }
   if (since && until && since >= until) {
