@@ -113,6 +113,12 @@ describe('GraphQL: arguments the client got wrong are BAD_USER_INPUT and named',
       undefined,
       /since.*until/,
     ],
+    // PostgreSQL text cannot hold NUL, and a lone surrogate is not text: both are the client's to fix.
+    ['filter.symbols with NUL (variable)', 'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }', { f: { symbols: ['IB\u0000M'] } }, /filter\.symbols/],
+    ['filter.symbols with NUL (literal)', '{ patterns(filter: { symbols: ["IB\\u0000M"] }) { nodes { id } } }', undefined, /filter\.symbols/],
+    ['filter.patterns with NUL on a tier query', 'query($f: PatternFilter) { dailyPatterns(filter: $f) { nodes { id } } }', { f: { patterns: ['\u0000'] } }, /filter\.patterns/],
+    ['filter.symbols with a lone high surrogate', 'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }', { f: { symbols: ['A\ud800'] } }, /filter\.symbols/],
+    ['filter.patterns with a lone low surrogate', 'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }', { f: { patterns: ['Doji', '\udc00x'] } }, /filter\.patterns/],
     ['rejectedEvents(first: 1000)', '{ rejectedEvents(first: 1000) { id } }', undefined, /\bfirst\b/],
     // Wrong GraphQL types: graphql-js reports these before any resolver runs.
     ['$first: Int given "ten"', 'query($first: Int) { patterns(first: $first) { nodes { id } } }', { first: 'ten' }, /\$first.*"first"/],
@@ -169,6 +175,15 @@ describe('GraphQL: arguments the client got wrong are BAD_USER_INPUT and named',
       extensions: { code: 'BAD_USER_INPUT' },
       message: expect.stringMatching(/\$after.*"after"/),
     });
+
+    // Not text PostgreSQL (or anyone) can store: refused before any replay query.
+    for (const symbol of ['A\u0000B', '\ud83d']) {
+      for (const after of [null, '0']) {
+        const bad = collect(client, 'subscription($f: PatternFilter, $after: ID) { patternAlert(filter: $f, after: $after) { id } }', { f: { symbols: [symbol] }, after });
+        const [r] = await bad.waitFor(1);
+        expect(r!.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/filter\.symbols/) });
+      }
+    }
 
     // A literal of the wrong type fails validation in onSubscribe: an `error` message.
     const byLiteral = collect(client, 'subscription { patternAlert(filter: { since: "yesterday" }) { id } }');

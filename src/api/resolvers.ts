@@ -6,10 +6,10 @@ import { listRejections } from '../db/rejections.js';
 import type { Tier } from '../schema/events.js';
 import { compileFilter, type PatternFilter } from '../domain/pattern-filter.js';
 import { parseSymbol, SYMBOL_RULE } from '../domain/symbols.js';
-import type { Detection } from '../schema/topics.js';
+import type { Detection, PublisherHealth } from '../schema/topics.js';
 import type { Queues } from '../queues/queues.js';
 import { badUserInput } from './errors.js';
-import type { SlowConsumerError } from './event-stream.js';
+import type { EventStream, SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -43,6 +43,13 @@ function validId(value: unknown, argument: string): number {
   return n;
 }
 
+/**
+ * NUL, which PostgreSQL text cannot hold (it failed the query as an internal error), or a lone
+ * UTF-16 surrogate, which is not text at all. With `u`, a well-formed pair is one code point,
+ * so \p{Cs} matches only a surrogate standing alone.
+ */
+const notText = (v: string) => v.includes('\u0000') || /\p{Cs}/u.test(v);
+
 function validFilter(filter: PatternFilter | null | undefined): PatternFilter | null {
   if (!filter) return null;
   const { minConfidence, symbols, patterns, since, until } = filter;
@@ -54,8 +61,15 @@ function validFilter(filter: PatternFilter | null | undefined): PatternFilter | 
     ['patterns', patterns],
   ] as const) {
     if (list && list.length > 100) throw badUserInput(`filter.${name} may list at most 100 values`, { argument: 'filter' });
+    const at = list?.findIndex(notText) ?? -1;
+    if (at >= 0) {
+      throw badUserInput(`filter.${name} values must not contain NUL (U+0000) or unpaired surrogates; value ${at + 1} does`, {
+        argument: 'filter',
+      });
+    }
   }
-  // The same symbol rule as the ingest and REST: a symbol that could never be stored is a mistake.
+  // The same symbol rule as the ingest and REST:
+  // a symbol that could never be stored is a mistake.
   const badSymbol = symbols?.find((s) => parseSymbol(s) === null);
   if (badSymbol !== undefined) {
     throw badUserInput(`filter.symbols values must be ${SYMBOL_RULE}, got "${badSymbol}"`, { argument: 'filter' });
@@ -94,19 +108,52 @@ async function detectionPage(db: DrizzleDb, args: PageArgs, tier?: Tier) {
 }
 
 /**
+ * An iterator over `body`, a generator reading the hub stream `live`, whose `return()` (and
+ * `throw()`) takes effect at once.
+ *
+ * An async generator handles `return()` only when it is paused at a `yield`. One waiting in
+ * `await live.next()` for an event its filter never matches would keep its hub listener, and
+ * with it the subscription's context, forever after the client left: a zombie every later
+ * event is matched against. Ending `live` first settles that pending `next()` with `done`,
+ * so the generator runs to its end (its `finally` included) now, and its `return()` settles.
+ * It also releases the listener when `return()` comes before the first `next()`, when the
+ * generator's body, `finally` and all, never runs.
+ */
+function endingLiveOnReturn<T, L>(live: EventStream<L>, body: AsyncGenerator<T>): AsyncIterableIterator<T> {
+  const iterator: AsyncIterableIterator<T> = {
+    next: () => body.next(),
+    async return() {
+      await live.return?.();
+      return body.return(undefined);
+    },
+    async throw(error?: unknown) {
+      await live.return?.();
+      return body.throw(error);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+
+/**
  * Stored detections after `after` (oldest first, in pages), then live ones, with no gap and
  * no duplicate. The live stream is opened before history is read, so nothing committed
  * meanwhile is missed; and since detections become visible and are published in id order
  * (the writer's lock and publication cursor), a live message at or below the last id yielded
  * is one this subscriber already has — from replay, or published a second time after a crash.
  */
-async function* patternAlerts(
+function patternAlerts(ctx: ApiContext, filter: PatternFilter | null, after: number | null): AsyncIterableIterator<Detection> {
+  const compiled = compileFilter(filter);
+  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
+  return endingLiveOnReturn(live, replayThenLive(ctx, live, filter, after));
+}
+
+async function* replayThenLive(
   ctx: ApiContext,
+  live: EventStream<Detection>,
   filter: PatternFilter | null,
   after: number | null,
 ): AsyncGenerator<Detection> {
-  const compiled = compileFilter(filter);
-  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
   try {
     let last = after ?? 0;
     if (after !== null) {
@@ -129,8 +176,12 @@ async function* patternAlerts(
   }
 }
 
-async function* systemHealthStream(ctx: ApiContext) {
+function systemHealthStream(ctx: ApiContext) {
   const live = ctx.hub.stream('systemHealth', () => true, ctx.onSlowConsumer);
+  return endingLiveOnReturn(live, currentThenLiveHealth(ctx, live));
+}
+
+async function* currentThenLiveHealth(ctx: ApiContext, live: EventStream<PublisherHealth>) {
   try {
     yield { systemHealth: { publisher: await latestPublisherHealth(ctx.db) } };
     for await (const publisher of live) yield { systemHealth: { publisher } };
