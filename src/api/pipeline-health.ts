@@ -3,6 +3,7 @@ import { lastReceivedAt } from '../db/detection-queries.js';
 import { countRejections } from '../db/rejections.js';
 import { withTimeout } from '../lib/timeout.js';
 import type { Queues } from '../queues/queues.js';
+import type { RetryingJobs } from '../queues/retrying.js';
 
 /**
  * As /healthz: a dependency that does not answer in time is down. (With Redis gone, a command
@@ -15,6 +16,7 @@ export interface PipelineHealth {
   queueWaiting: number;
   queueActive: number;
   queueFailed: number;
+  queueRetrying: number;
   rejectedTotal: number;
   lastEventAt: Date | null;
   subscribers: number;
@@ -26,15 +28,18 @@ export interface PipelineHealthDeps {
   db: DrizzleDb;
   queues: Queues;
   subscribers: () => number;
+  retrying: RetryingJobs;
+  /** A job retrying for longer than this makes the status `degraded`. */
+  retryAlertMs: number;
 }
 
 /**
  * `down` when Redis or the database does not answer, `degraded` when jobs have failed for
  * good or wait with no worker to take them, else `ok`.
  */
-export async function readPipelineHealth({ db, queues, subscribers }: PipelineHealthDeps): Promise<PipelineHealth> {
+export async function readPipelineHealth({ db, queues, subscribers, retrying, retryAlertMs }: PipelineHealthDeps): Promise<PipelineHealth> {
   const reasons: string[] = [];
-  const [counts, dbFacts] = await Promise.all([
+  const [counts, dbFacts, retries] = await Promise.all([
     withTimeout(
       Promise.all([
         queues.detections.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
@@ -49,6 +54,7 @@ export async function readPipelineHealth({ db, queues, subscribers }: PipelineHe
       reasons.push(`database: ${err.message}`);
       return null;
     }),
+    withTimeout(retrying.read(), DEPENDENCY_TIMEOUT_MS).catch(() => null),
   ]);
   const sum = (k: string) => (counts ? counts.reduce((n, c) => n + (c[k] ?? 0), 0) : 0);
   const queueWaiting = sum('waiting') + sum('delayed') + sum('prioritized');
@@ -61,6 +67,13 @@ export async function readPipelineHealth({ db, queues, subscribers }: PipelineHe
       const workers = await queues.detections.getWorkersCount().catch(() => 0);
       if (workers === 0) reasons.push(`${queueWaiting} jobs waiting and no worker connected`);
     }
+    const oldest = retries?.oldest;
+    if (oldest && Date.now() - oldest.since > retryAlertMs) {
+      const job = await (oldest.queue === 'control' ? queues.control : queues.detections).getJob(oldest.jobId).catch(() => undefined);
+      const seconds = Math.round((Date.now() - oldest.since) / 1000);
+      const cause = job?.failedReason ? `: ${job.failedReason}` : '';
+      reasons.push(`${retries.count} job(s) retrying; job ${oldest.jobId} (${oldest.queue}) for ${seconds} s${cause}`);
+    }
     if (reasons.length > 0) status = 'degraded';
   }
   return {
@@ -68,6 +81,7 @@ export async function readPipelineHealth({ db, queues, subscribers }: PipelineHe
     queueWaiting,
     queueActive,
     queueFailed,
+    queueRetrying: retries?.count ?? 0,
     rejectedTotal: dbFacts?.[0] ?? 0,
     lastEventAt: dbFacts?.[1] ?? null,
     subscribers: subscribers(),

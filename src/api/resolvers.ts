@@ -8,6 +8,7 @@ import { compileFilter, type PatternFilter } from '../domain/pattern-filter.js';
 import { parseSymbol, SYMBOL_RULE } from '../domain/symbols.js';
 import type { Detection, PublisherHealth } from '../schema/topics.js';
 import type { Queues } from '../queues/queues.js';
+import type { RetryingJobs } from '../queues/retrying.js';
 import { badUserInput } from './errors.js';
 import type { EventStream, SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
@@ -18,6 +19,8 @@ export interface ApiContext {
   db: DrizzleDb;
   queues: Queues;
   hub: LiveHub;
+  retrying: RetryingJobs;
+  retryAlertMs: number;
   /** Ends the client's connection when it cannot keep up (a WebSocket is closed with 1013). */
   onSlowConsumer: (error: SlowConsumerError) => void;
 }
@@ -204,7 +207,7 @@ export const resolvers = {
   },
   SystemHealth: {
     pipeline: (_: unknown, __: unknown, ctx: ApiContext) =>
-      readPipelineHealth({ db: ctx.db, queues: ctx.queues, subscribers: () => ctx.hub.subscriberCount() }),
+      readPipelineHealth({ ...ctx, subscribers: () => ctx.hub.subscriberCount() }),
   },
   Query: {
     patterns: (_: unknown, args: PageArgs, ctx: ApiContext) => detectionPage(ctx.db, args),

@@ -11,6 +11,7 @@ import { typeDefs } from '../schema/graphql.js';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/timeout.js';
 import type { Queues } from '../queues/queues.js';
+import type { RetryingJobs } from '../queues/retrying.js';
 import { createGraphiqlHandler } from './graphiql.js';
 import type { LiveHub } from './live-hub.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
@@ -23,6 +24,9 @@ export interface ApiServerOptions {
   database: Database;
   queues: Queues;
   hub: LiveHub;
+  /** Jobs waiting for a retry, and how long one may before the pipeline is `degraded`. */
+  retrying: RetryingJobs;
+  retryAlertMs: number;
   /** The producer connection, pinged by /healthz. */
   redis: RedisClient;
   port: number;
@@ -59,7 +63,7 @@ function isClientError(error: unknown): error is Error {
 
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
-  const shared = { db: o.database.db, queues: o.queues, hub: o.hub };
+  const shared = { db: o.database.db, queues: o.queues, hub: o.hub, retrying: o.retrying, retryAlertMs: o.retryAlertMs };
 
   const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket }, ApiContext>({
     schema: createSchema<ApiContext>({ typeDefs, resolvers }),

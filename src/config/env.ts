@@ -30,6 +30,7 @@ const envSchema = z.object({
   COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   SUBSCRIBER_QUEUE_LIMIT: positiveInt(10_000),
+  PIPELINE_RETRY_ALERT_SECONDS: positiveInt(60),
   INGEST_STREAMS: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
   INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
   INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
@@ -75,6 +76,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Events queued for one subscription before its client is dropped as too slow. */
   subscriberQueueLimit: number;
+  /** A job retrying for longer than this makes the pipeline `degraded`. */
+  retryAlertMs: number;
   logLevel: Env['LOG_LEVEL'];
   /** Also read each channel from a Redis Stream of the same name (at-least-once ingest). */
   streams: { enabled: boolean; group: string; claimIdleMs: number; maxQueuedJobs: number };
@@ -135,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     subscriberQueueLimit: e.SUBSCRIBER_QUEUE_LIMIT,
+    retryAlertMs: e.PIPELINE_RETRY_ALERT_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
     streams: {
       enabled: ['true', '1', 'on'].includes(e.INGEST_STREAMS),

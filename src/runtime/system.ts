@@ -12,6 +12,7 @@ import { createJobIntake } from '../workers/ingest/job-intake.js';
 import { createStreamReader } from '../workers/ingest/stream-reader.js';
 import { createProcessor } from '../workers/store/processor.js';
 import { createQueues, type Queues } from '../queues/queues.js';
+import { createRetryingJobs } from '../queues/retrying.js';
 import { createWorkers } from '../workers/store/workers.js';
 import type { Lifecycle } from '../lib/lifecycle.js';
 import type { Logger } from '../lib/logger.js';
@@ -78,14 +79,9 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       concurrency: config.worker.concurrency,
       backoffMs: config.worker.backoffMs,
       backoffMaxMs: config.worker.backoffMaxMs,
-      process: createProcessor({ db: database.db, pubsub, detections: createDetectionWriter({ database, pubsub }) }),
+      process: createProcessor({ db: database.db, pubsub, detections: createDetectionWriter({ database, pubsub }), channels: config.channels }),
       logger,
-      onFailed: (job, err) => {
-        // Every retry lands here; say only what needs a human: bad data and the last attempt.
-        if (job && (err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1))) {
-          logger.warn(`[worker] job ${job.id} (${job.name}) failed for good: ${err.message}`);
-        }
-      },
+      retrying: createRetryingJobs(connection, config.queuePrefix),
     });
     await workers.ready();
     lifecycle.defer('workers (draining jobs in flight)', () => workers.close());
@@ -95,7 +91,13 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   if (roles.api && database && pubsub) {
     const hub = await createLiveHub({ pubsub, queueLimit: config.subscriberQueueLimit });
     lifecycle.defer('live hub', () => hub.close());
-    api = await createApiServer({ database, queues, hub, redis: producer, port: config.port, host: config.host, logger });
+    api = await createApiServer({
+      database,
+      queues,
+      hub,
+      retrying: createRetryingJobs(producer, config.queuePrefix),
+      retryAlertMs: config.retryAlertMs,
+      redis: producer, port: config.port, host: config.host, logger });
     const server = api;
     lifecycle.defer('api (sockets closed with 1001)', () => server.close());
   }

@@ -87,6 +87,8 @@ type PipelineHealth {
   queueWaiting: Int!
   queueActive: Int!
   queueFailed: Int!
+  "Jobs that failed with a fault (connection, timeout, deadlock) and wait to be retried."
+  queueRetrying: Int!
   rejectedTotal: Int!
   lastEventAt: DateTime
   "Active subscriptions on the API process that answers."

@@ -1,11 +1,26 @@
-import type { Database } from '../../db/client.js';
-import { advancePublicationCursor, advancePublicationCursorSql, findUnpublished, storeForPublication, type DetectionToStore, type Publication } from '../../db/detection-store.js';
-import type { AlertPubSub } from '../../pubsub/pubsub.js';
+import type { Database, DrizzleDb } from '../../db/client.js';
+import {
+  advancePublicationCursor,
+  advancePublicationCursorSql,
+  findUnpublished,
+  storeForPublication,
+  type DetectionToStore,
+  type Publication,
+} from '../../db/detection-store.js';
+import { databaseMessage, isDataError } from '../../db/errors.js';
 import { withTimeout } from '../../lib/timeout.js';
+import type { AlertPubSub } from '../../pubsub/pubsub.js';
+
+/** What became of one detection: stored (or already stored), or refused by the database as data. */
+export type WriteOutcome = { stored: true } | { stored: false; refused: string };
 
 export interface DetectionWriter {
-  /** Resolves once the detection is stored and everything stored up to it is published. */
-  write(detection: DetectionToStore): Promise<void>;
+  /**
+   * Resolves once the detection is stored and everything stored up to it is published, or once
+   * the database has refused it as data (the rest of its batch is stored regardless). Rejects on
+   * a fault (connection, timeout, …): the caller's job is retried.
+   */
+  write(detection: DetectionToStore): Promise<WriteOutcome>;
 }
 
 export interface DetectionWriterOptions {
@@ -18,9 +33,11 @@ export interface DetectionWriterOptions {
 }
 
 interface Pending extends DetectionToStore {
-  resolve(): void;
+  resolve(outcome: WriteOutcome): void;
   reject(err: unknown): void;
 }
+
+const STORED: WriteOutcome = { stored: true };
 
 /**
  * Group commit for detections. Concurrent jobs hand their detection here; whatever has
@@ -33,15 +50,44 @@ interface Pending extends DetectionToStore {
  * after committing leaves rows above the cursor; the next batch (by anyone, including the
  * retry of the dead job) publishes them first. One that dies after publishing but before
  * moving the cursor makes the next batch publish them again; API servers drop the repeats.
+ *
+ * A batch is one statement, so one row PostgreSQL refuses (a data error: NUL in a string, a
+ * constraint) fails all of it. The batch is then split in halves, and each half stored on its
+ * own, down to the single rows that fail: those are refused, every other row is stored.
  */
 export function createDetectionWriter({ database, pubsub, maxBatch = 500, publishTimeoutMs = 5_000 }: DetectionWriterOptions): DetectionWriter {
   const queue: Pending[] = [];
   let running: Promise<void> | null = null;
 
-  async function writeBatch(batch: Pending[]): Promise<void> {
+  /** Stores `items` in halves until only refused rows fail; returns the reason for each refused one. */
+  async function storeApart(db: DrizzleDb, items: readonly Pending[], refused: Map<Pending, string>): Promise<void> {
+    try {
+      await storeForPublication(db, items);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (items.length === 1) {
+        refused.set(items[0]!, databaseMessage(err));
+        return;
+      }
+      const half = Math.ceil(items.length / 2);
+      await storeApart(db, items.slice(0, half), refused);
+      await storeApart(db, items.slice(half), refused);
+    }
+  }
+
+  async function writeBatch(batch: Pending[]): Promise<Map<Pending, string>> {
+    const refused = new Map<Pending, string>();
     await database.withWriteLock(
       async (db) => {
-        let page: Publication = await storeForPublication(db, batch);
+        let page: Publication;
+        try {
+          page = await storeForPublication(db, batch);
+        } catch (err) {
+          if (!isDataError(err)) throw err;
+          // Whatever the halves stored sits above the cursor, to be published like any batch.
+          await storeApart(db, batch, refused);
+          page = await findUnpublished(db);
+        }
         for (;;) {
           const last = page.rows.at(-1);
           if (last) {
@@ -61,14 +107,18 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 500, publis
       // The last page's cursor moves as the lock is released, in the same round trip.
       { releaseWith: (lastId) => (lastId === null ? null : advancePublicationCursorSql(lastId)) },
     );
+    return refused;
   }
 
   async function run(): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatch);
       try {
-        await writeBatch(batch);
-        for (const p of batch) p.resolve();
+        const refused = await writeBatch(batch);
+        for (const p of batch) {
+          const reason = refused.get(p);
+          p.resolve(reason === undefined ? STORED : { stored: false, refused: reason });
+        }
       } catch (err) {
         for (const p of batch) p.reject(err);
       }
@@ -78,7 +128,7 @@ export function createDetectionWriter({ database, pubsub, maxBatch = 500, publis
 
   return {
     write(detection) {
-      return new Promise<void>((resolve, reject) => {
+      return new Promise<WriteOutcome>((resolve, reject) => {
         queue.push({ ...detection, resolve, reject });
         running ??= run();
       });

@@ -2,6 +2,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../../redis/connections.js';
 import { throttled, type Logger } from '../../lib/logger.js';
 import { QUEUE_NAMES } from '../../queues/queues.js';
+import type { RetryingJobs } from '../../queues/retrying.js';
 
 export interface WorkersOptions {
   /** A `worker`-role connection (maxRetriesPerRequest: null); BullMQ duplicates it for blocking reads. */
@@ -11,7 +12,8 @@ export interface WorkersOptions {
   backoffMs: number;
   backoffMaxMs: number;
   process: (job: Job) => Promise<void>;
-  onFailed?: (job: Job | undefined, err: Error) => void;
+  /** Where jobs waiting for a retry are listed, for `systemHealth`. */
+  retrying: RetryingJobs;
   logger: Logger;
 }
 
@@ -44,8 +46,31 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
   const detections = new Worker(QUEUE_NAMES.detections, o.process, { ...settings, concurrency: o.concurrency });
   const control = new Worker(QUEUE_NAMES.control, o.process, { ...settings, concurrency: 1 });
   const report = throttled(o.logger.error);
+
+  /**
+   * Bad data (UnrecoverableError) and the last attempt are said once. A fault that will be
+   * retried is said at the 1st, 10th, 100th … attempt with its cause, not at every one: a job
+   * retrying through a long outage would otherwise fill the log.
+   */
+  async function reportFailure(queue: string, job: Job | undefined, err: Error): Promise<void> {
+    if (!job?.id) return;
+    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) {
+      o.logger.warn(`[worker] job ${job.id} (${job.name}) failed for good after ${job.attemptsMade} attempt(s): ${err.message}`);
+      await o.retrying.settled(queue, job.id);
+      return;
+    }
+    if (Number.isInteger(Math.log10(job.attemptsMade))) {
+      o.logger.warn(`[worker] job ${job.id} (${job.name}) failed (attempt ${job.attemptsMade}), will retry: ${err.message}`);
+    }
+    await o.retrying.failed(queue, job.id, Date.now());
+  }
   for (const w of [detections, control]) {
-    w.on('failed', (job, err) => o.onFailed?.(job, err));
+    w.on('failed', (job, err) => void reportFailure(w.name, job, err).catch((e: Error) => report(`[worker] ${e.message}`)));
+    w.on('completed', (job) => {
+      // Only a job that had failed before is listed; a first-time success costs no round trip.
+      if (job.attemptsStarted > 1 && job.id) void o.retrying.settled(w.name, job.id).catch((e: Error) => report(`[worker] ${e.message}`));
+    });
     // Connection errors are reported here too; they must not crash the process.
     w.on('error', (err) => report(`[worker:${w.name}] ${err.message}`));
   }
