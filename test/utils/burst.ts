@@ -318,6 +318,12 @@ export async function rerunJobs(queue: Queue): Promise<{ retried: number; stalle
   return { retried, stalled };
 }
 
+/** How many live subscriptions the API at `httpUrl` holds (every topic). */
+export async function subscriberCount(httpUrl: string): Promise<number> {
+  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(httpUrl, `{ systemHealth { pipeline { subscribers } } }`);
+  return body.data?.systemHealth.pipeline.subscribers ?? 0;
+}
+
 /** Waits until the API at `httpUrl` holds at least `n` live subscriptions, so a publish after this is heard. */
 export async function subscribersAtLeast(httpUrl: string, n: number, timeoutMs = 15_000): Promise<void> {
   await eventually(
