@@ -103,6 +103,7 @@ export function startBurst(
       sent += slice.length;
       wake();
       const wait = started + ((sent - base) / ratePerSec) * 1000 - Date.now();
+      // Pacing the load generator to `ratePerSec`, so a fault lands mid-burst; not a wait for a condition.
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
   })();
