@@ -6,6 +6,7 @@ import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils
 import { eventually, gql } from './utils/graphql.js';
 import { startTestSystem, type TestSystem } from './utils/system.js';
 import { createTcpProxy } from './utils/tcp-proxy.js';
+import { waitForQuiet } from './utils/wait.js';
 
 /**
  * The client helper (src/client/alert-client.ts) against the real system: live alerts, replay
@@ -88,6 +89,9 @@ function startClient(options: Omit<AlertClientOptions, 'onAlert' | 'webSocketImp
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Absence shows only as quiet: nothing new (alerts, sockets, states, errors) for `quietMs`. */
+const quiet = (h: { alerts: unknown[]; sockets: unknown[]; states: unknown[]; errors: unknown[] }, quietMs: number, what: string) =>
+  waitForQuiet(() => h.alerts.length + h.sockets.length + h.states.length + h.errors.length, { quietMs, what });
 const ids = (alerts: Alert[]) => alerts.map((a) => a.id);
 const increasing = (list: string[]) => list.every((id, i) => i === 0 || BigInt(id) > BigInt(list[i - 1]!));
 
@@ -104,7 +108,9 @@ describe('createAlertClient', () => {
     for (let i = 0; i < 10; i++) await publisher.publish(t.config.channels.patterns, detection(`${t.id}-live-${i}`, symbol));
     await publisher.publish(t.config.channels.patterns, detection(`${t.id}-live-other`, 'ACOTHER'));
     await eventually(() => h.alerts.length >= 10, 10_000, '10 live alerts');
-    await sleep(300);
+    // The other symbol's detection, published last, stored: then nothing more may arrive.
+    await eventually(async () => (await stored(system.httpUrl, 'ACOTHER')).length === 1, 10_000, 'the other symbol stored');
+    await quiet(h, 300, 'more alerts');
 
     const rows = await stored(system.httpUrl, symbol);
     expect(ids(h.alerts)).toEqual(rows.map((r) => r.id));
@@ -131,7 +137,7 @@ describe('createAlertClient', () => {
 
     for (let i = 0; i < 4; i++) await publisher.publish(t.config.channels.patterns, detection(`${t.id}-new-${i}`, symbol));
     await eventually(() => h.alerts.length >= 7, 10_000, '4 live after the replay');
-    await sleep(300);
+    await quiet(h, 300, 'more alerts');
     const all = await stored(system.httpUrl, symbol);
     expect(all).toHaveLength(9);
     expect(ids(h.alerts)).toEqual(all.slice(2).map((r) => r.id));
@@ -165,6 +171,7 @@ describe('createAlertClient', () => {
           sends.push(publisher.publish(t.config.channels.patterns, detection(eventId, symbol, 0.6 + (j % 40) / 100)));
         }
         await Promise.all(sends);
+        // Pacing the load generator: the burst spans seconds, so the cut lands mid-stream.
         await sleep(60);
       }
     })();
@@ -176,7 +183,8 @@ describe('createAlertClient', () => {
     proxy.cut();
     const cutAt = Date.now();
     await eventually(() => h.client.state() === 'reconnecting', 2_000, 'state reconnecting');
-    await sleep(1_000);
+    // Cut until the client has tried (and failed) three times, so its backoff shows.
+    await eventually(() => h.sockets.filter((s) => s >= cutAt).length >= 3, 10_000, 'three connection attempts while cut');
     proxy.restore();
     const restoredAt = Date.now();
     await burst;
@@ -187,7 +195,7 @@ describe('createAlertClient', () => {
       return r.length >= TOTAL ? r : null;
     }, 30_000, `${TOTAL} stored`);
     await eventually(() => h.alerts.length >= rows.length, 30_000, `all ${rows.length} alerts at the client`);
-    await sleep(500);
+    await quiet(h, 500, 'late duplicates');
 
     const got = ids(h.alerts);
     const attemptsWhileCut = h.sockets.filter((s) => s >= cutAt && s < restoredAt);
@@ -230,7 +238,8 @@ describe('createAlertClient', () => {
   it('stops and reports BAD_USER_INPUT for a bad filter instead of retrying', async () => {
     const h = startClient({ url: system.wsUrl, filter: { minConfidence: 5 }, backoff: { initialMs: 50 } });
     await eventually(() => h.client.state() === 'closed', 5_000, 'state closed');
-    await sleep(1_000);
+    // A retry would come after initialMs (50 ms) with jitter: quiet well past that.
+    await quiet(h, 500, 'a retry');
     expect(h.errors).toHaveLength(1);
     const errs = [h.errors[0]].flat() as { message?: string; extensions?: { code?: string } }[];
     expect(errs[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
@@ -254,7 +263,7 @@ describe('createAlertClient', () => {
     await eventually(async () => (await stored(system.httpUrl, symbol)).length === 6, 5_000, 'the detections stored');
     proxy.restore();
     await eventually(() => h.alerts.length >= 5, 10_000, 'the detections published while cut');
-    await sleep(200);
+    await quiet(h, 200, 'more alerts');
     // What was stored before it started is not replayed; what came while it was cut off is.
     expect(h.alerts.map((a) => a.eventId)).toEqual(Array.from({ length: 5 }, (_, i) => `${t.id}-while-cut-${i}`));
   });
@@ -262,7 +271,7 @@ describe('createAlertClient', () => {
   it('stops and reports the errors for an invalid selection instead of retrying', async () => {
     const h = startClient({ url: system.wsUrl, selection: 'id noSuchField', backoff: { initialMs: 50 } });
     await eventually(() => h.client.state() === 'closed', 5_000, 'state closed');
-    await sleep(500);
+    await quiet(h, 500, 'a retry');
     expect(h.errors).toHaveLength(1);
     expect(JSON.stringify(h.errors[0])).toMatch(/noSuchField/);
     expect(h.sockets).toHaveLength(1);
@@ -282,7 +291,9 @@ describe('createAlertClient', () => {
     proxy.cut();
     proxy.restore();
     await publisher.publish(t.config.channels.patterns, detection(`${t.id}-after-close`, symbol));
-    await sleep(1_000);
+    // Stored (so published to live subscribers), then quiet: a closed client neither gets it nor reconnects.
+    await eventually(async () => (await stored(system.httpUrl, symbol)).length === 1, 10_000, 'the detection stored');
+    await quiet(live, 500, 'a reconnect or an alert after close()');
     expect(live.sockets).toHaveLength(1);
     expect(live.states).toEqual(['live', 'closed']);
     expect(live.alerts).toEqual([]);
@@ -295,7 +306,8 @@ describe('createAlertClient', () => {
     await waiting.client.close();
     const socketsAtClose = waiting.sockets.length;
     proxy.restore();
-    await sleep(1_500);
+    // A pending reconnect would fire within the backoff (initialMs 200, up to twice that).
+    await quiet(waiting, 1_000, 'a reconnect after close()');
     expect(waiting.client.state()).toBe('closed');
     expect(waiting.sockets).toHaveLength(socketsAtClose);
     expect(waiting.states.at(-1)).toBe('closed');

@@ -10,6 +10,7 @@ import { classifyDetection } from '../src/domain/classify.js';
 import type { PatternEvent } from '../src/schema/events.js';
 import { createDetectionWriter } from '../src/workers/store/detection-writer.js';
 import { createDisposers, createTestDatabase, REDIS_URL, uniqueId } from './utils/env.js';
+import { waitFor } from './utils/wait.js';
 
 const disposers = createDisposers();
 const logger = createLogger('silent');
@@ -95,8 +96,7 @@ describe('detection writer', () => {
         return writers[i % 2]!.write({ event: e, classification: classifyDetection(e) });
       }),
     );
-    const deadline = Date.now() + 5_000;
-    while (received.length < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => received.length >= N, { timeoutMs: 5_000, intervalMs: 20, what: `${N} published` }).catch(() => undefined);
     expect(received).toHaveLength(N);
     for (let i = 1; i < received.length; i++) expect(received[i]).toBeGreaterThan(received[i - 1]!);
 
@@ -104,8 +104,13 @@ describe('detection writer', () => {
     const e = event(`${run}-0`);
     const before = received.length;
     await writers[0]!.write({ event: e, classification: classifyDetection(e) });
-    await new Promise((r) => setTimeout(r, 200));
-    expect(received.slice(before)).toEqual([]);
+    // A new event through the same writer afterwards: publication is in id order on one
+    // connection, so anything the repeat had published would arrive before it.
+    const marker = event(`${run}-marker`);
+    await writers[0]!.write({ event: marker, classification: classifyDetection(marker) });
+    await waitFor(() => received.length > before, { timeoutMs: 5_000, what: 'the marker published after the repeat' });
+    expect(received.slice(before)).toHaveLength(1);
+    expect(received.at(-1)).toBeGreaterThan(received[before - 1]!);
   });
 
   it('publishes, first and in order, rows a writer committed but died before publishing', async () => {
@@ -123,7 +128,7 @@ describe('detection writer', () => {
         return { event: e, classification: classifyDetection(e) };
       }),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // Storing alone publishes nothing, and no writer runs here until the retry below.
     expect(received).toEqual([]);
 
     // The next write by anyone (here: the dead job's retry, a duplicate) sends them out.
@@ -132,13 +137,16 @@ describe('detection writer', () => {
     await writer.write({ event: retry, classification: classifyDetection(retry) });
     const fresh = event(`${run}-fresh`);
     await writer.write({ event: fresh, classification: classifyDetection(fresh) });
-    const deadline = Date.now() + 3_000;
-    while (received.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 100));
+    // One more through the same writer: published in id order on one connection, it comes after
+    // anything else that write sent (e.g. the orphans a second time), so its arrival ends the count.
+    const marker = event(`${run}-marker`);
+    await writer.write({ event: marker, classification: classifyDetection(marker) });
+    await waitFor(() => received.length >= 5, { timeoutMs: 3_000, intervalMs: 20, what: 'the orphans, the fresh row and the marker' }).catch(() => undefined);
     const orphanIds = orphans.rows.map((o) => o.id);
     expect(received.slice(0, 3)).toEqual(orphanIds);
-    expect(received).toHaveLength(4);
+    expect(received).toHaveLength(5);
     expect(received[3]).toBeGreaterThan(orphanIds[2]!);
+    expect(received[4]).toBeGreaterThan(received[3]!);
   });
 
   it('finds rows left above the cursor with an index range scan, not a walk of the whole table', async () => {

@@ -24,7 +24,7 @@ import { startTestSystem } from './utils/system.js';
  * Fault 5 of issue 3: two `ingest` processes with stream ingest on (INGEST_STREAMS=true, a
  * 1 s claim time); every event is sent twice, with XADD to the stream and PUBLISH on the
  * channel. One ingest is SIGKILLed mid-burst while it holds delivered, unacknowledged stream
- * entries; the survivor claims them. Each event is still one job, one row, one alert.
+ * entries (frozen first, killed once Redis shows it holds some); the survivor claims them. Each event is still one job, one row, one alert.
  */
 const disposers = createDisposers();
 afterAll(() => disposers.run());
@@ -59,31 +59,72 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
 
     const queue = system.queues.detections;
     const burst = startBurst(redis, stream, events, { ratePerSec: 500, via: ['xadd', 'publish'] });
-
-    await burst.reached(N / 3);
+    // Hold the rest back until the fault is arranged: a frozen ingest is handed entries only
+    // while entries are still being added, so the burst must not end first on a slow machine.
+    const HELD_BACK_AT = Math.floor(N / 3);
+    burst.pauseAt(HELD_BACK_AT);
+    await burst.reached(HELD_BACK_AT);
     await eventually(async () => (await countStored(databaseUrl, t.id)) >= 100, 20_000, '100 rows stored before the kill');
-    // Freeze the victim first so the kill lands while it holds entries the group delivered to it
-    // (a blocked XREADGROUP is served by Redis even though the process no longer reads).
-    const victimConsumer = (consumers: PendingSummary[3]) => (consumers ?? []).find(([name]) => name.includes(`-${victim!.child.pid}-`));
+
+    // Freeze the victim, then add a few entries: if it was blocked in XREADGROUP, Redis serves
+    // it even though the process no longer reads, and the entries sit in its pending list. If it
+    // was not (between reads, or its block just expired), the survivor gets them all: thaw, retry.
     const pendingOfVictim = async () => {
       const [, , , consumers] = (await redis.xpending(stream, group)) as PendingSummary;
-      const mine = victimConsumer(consumers);
+      const mine = (consumers ?? []).find(([name]) => name.includes(`-${victim!.child.pid}-`));
       return mine ? Number(mine[1]) : 0;
     };
+    // Every entry added so far has been delivered to a consumer.
+    const allDelivered = async () => {
+      const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+      const info = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])))
+        .find((g) => g['name'] === group);
+      const [newest] = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+      return info !== undefined && newest !== undefined && info['last-delivered-id'] === newest[0];
+    };
+    const maxQueued = t.config.streams.maxQueuedJobs;
+    const ATTEMPTS = 10;
+    const CHUNK = 20;
     let victimPending = 0;
-    for (let attempt = 0; attempt < 10 && victimPending === 0; attempt++) {
+    let attempts = 0;
+    for (let attempt = 1; attempt <= ATTEMPTS && victimPending === 0; attempt++) {
+      attempts = attempt;
+      // Both ingests idle: all read and acknowledged, and the queue below the bound at which
+      // they stop reading — so each is (almost certainly) blocked in XREADGROUP.
+      await eventually(
+        async () =>
+          (await allDelivered()) &&
+          ((await redis.xpending(stream, group)) as PendingSummary)[0] === 0 &&
+          Object.values(await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed')).reduce((a, b) => a + b, 0) < maxQueued,
+        20_000,
+        `attempt ${attempt}: both ingests to have read and acknowledged everything sent`,
+      );
       victim!.child.kill('SIGSTOP');
-      // Frozen between acknowledging and its next read it is served nothing: thaw and try again.
-      victimPending = await eventually(pendingOfVictim, 1_500, 'pending').catch(() => 0);
-      if (victimPending === 0) {
-        victim!.child.kill('SIGCONT');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const from = burst.sent();
+      burst.resume();
+      burst.pauseAt(from + CHUNK); // before the resumed loop runs: it sends just this chunk
+      const outcome = await eventually(
+        async () => {
+          // Delivered first, then pending: once all is delivered the frozen victim's count can
+          // no longer grow, so a 0 after that is final (the survivor claims only after 1 s idle).
+          const delivered = burst.sent() >= from + CHUNK && (await allDelivered());
+          const held = await pendingOfVictim();
+          if (held > 0) return { held };
+          return delivered ? { held: 0 } : null;
+        },
+        20_000,
+        `attempt ${attempt}: the ${CHUNK} entries added with the victim frozen to be delivered`,
+      );
+      victimPending = outcome.held;
+      if (victimPending === 0) victim!.child.kill('SIGCONT');
     }
-    expect(victimPending, 'the frozen ingest holds unacknowledged entries').toBeGreaterThan(0);
+    if (victimPending === 0) {
+      throw new Error(`precondition not arranged: in ${ATTEMPTS} attempts the frozen ingest was never handed a stream entry`);
+    }
     const atKill = { sent: burst.sent(), stored: await countStored(databaseUrl, t.id) };
     const exit = await victim!.signal('SIGKILL');
     expect(exit.signal).toBe('SIGKILL');
+    burst.resume();
     await burst.done;
 
     const counts = await explainFailure(waitForDrained(queue, N, 30_000), procs);
@@ -105,7 +146,7 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
     const streamLength = await redis.xlen(stream);
     console.log(
       summaryLine('fault 5: stream ingest, one of two SIGKILLed', N, stored, reports,
-        `sent twice each (XADD + PUBLISH), stream length ${streamLength}; at kill: sent=${atKill.sent} stored=${atKill.stored}, victim held ${victimPending} unacknowledged entries; survivor took over ${claimed}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
+        `sent twice each (XADD + PUBLISH), stream length ${streamLength}; at kill: sent=${atKill.sent} stored=${atKill.stored}, victim held ${victimPending} unacknowledged entries (frozen ${attempts}x); survivor took over ${claimed}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
     );
 
     expect(atKill.sent).toBeLessThan(N);

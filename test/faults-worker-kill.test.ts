@@ -1,3 +1,4 @@
+import type { JobType } from 'bullmq';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,7 @@ import {
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { eventually } from './utils/graphql.js';
 import { childEnv, type PatternwireProcess } from './utils/processes.js';
+import { waitFor } from './utils/wait.js';
 import { startTestSystem } from './utils/system.js';
 
 /**
@@ -68,28 +70,48 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
     disposers.add(() => void publisher.disconnect());
     const burst = startBurst(publisher, t.config.channels.patterns, events, { ratePerSec: 2_500 });
 
-    // Mid-burst: a good part published and stored, the victim holding jobs.
-    await burst.reached(N / 2);
+    // Mid-burst: a good part published and stored. The rest is held back until the fault is
+    // arranged, so the burst cannot end (and the victim run dry) first on a slow machine.
+    const HALF = N / 2;
+    burst.pauseAt(HALF);
+    await burst.reached(HALF);
     await eventually(async () => (await countStored(databaseUrl, t.id)) >= 500, 20_000, '500 rows stored before the kill');
-    // A job lasts milliseconds (it carries a group of detections): freeze the victim, and kill it
-    // only when, frozen, it still holds jobs — a frozen worker can finish none of them.
-    const active = async () => (await queue.getJobCounts('active'))['active'] ?? 0;
+    // A job lasts milliseconds (it carries a group of detections), so catch the victim holding
+    // some: freeze it, queue work it cannot take, thaw it until BullMQ shows jobs active, freeze
+    // it again. Frozen, it finishes nothing and no other worker runs, so what is active then
+    // stays active: a 0 there is final for this attempt, and it tries again with fresh work.
+    const jobCounts = (...states: JobType[]) => queue.getJobCounts(...states);
+    const ATTEMPTS = 20;
+    const CHUNK = 50;
     let held = 0;
-    for (let attempt = 0; attempt < 50 && held === 0; attempt++) {
+    let attempts = 0;
+    for (let attempt = 1; attempt <= ATTEMPTS && held === 0; attempt++) {
+      attempts = attempt;
       victim.child.kill('SIGSTOP');
-      held = await active();
-      if (held === 0) {
-        victim.child.kill('SIGCONT');
-        await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
-      }
+      const from = burst.sent();
+      burst.resume();
+      burst.pauseAt(from + CHUNK); // before the resumed loop runs: it sends just this chunk
+      await burst.reached(from + CHUNK);
+      await eventually(async () => ((await jobCounts('waiting'))['waiting'] ?? 0) > 0, 10_000, `attempt ${attempt}: jobs waiting for the frozen victim`);
+      victim.child.kill('SIGCONT');
+      await waitFor(
+        async () => {
+          const c = await jobCounts('active', 'waiting');
+          return (c['active'] ?? 0) > 0 || c['waiting'] === 0;
+        },
+        { timeoutMs: 10_000, intervalMs: 2, what: `attempt ${attempt}: the thawed victim to take jobs` },
+      );
+      victim.child.kill('SIGSTOP');
+      held = (await jobCounts('active'))['active'] ?? 0;
     }
-    expect(held, 'the frozen victim holds jobs').toBeGreaterThan(0);
+    if (held === 0) throw new Error(`precondition not arranged: in ${ATTEMPTS} attempts the victim was never frozen holding an active job`);
     const jobsAtKill = await queue.getJobCounts('active', 'waiting');
     const atKill = { sent: burst.sent(), stored: await countStored(databaseUrl, t.id), active: jobsAtKill['active'], waiting: jobsAtKill['waiting'] };
     const killedAt = Date.now();
     const exit = await victim.signal('SIGKILL');
     expect(exit.signal).toBe('SIGKILL');
     procs['survivor'] = await startRole(disposers, 'worker', childEnv(t.env));
+    burst.resume();
     await burst.done;
 
     // Everything completes, including the killed worker's jobs (stalled → back in the queue).
@@ -107,7 +129,7 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
     const reports = [all, filtered, helper, late].map((s) => s.report(stored));
     console.log(
       summaryLine('fault 1: worker SIGKILL', N, stored, reports,
-        `at kill: sent=${atKill.sent} stored=${atKill.stored} active=${atKill.active} waiting=${atKill.waiting}; all jobs done ${recoveredMs} ms after the kill; jobs re-run after stalling=${reruns.stalled}, retried=${reruns.retried}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
+        `frozen ${attempts}x; at kill: sent=${atKill.sent} stored=${atKill.stored} active=${atKill.active} waiting=${atKill.waiting}; all jobs done ${recoveredMs} ms after the kill; jobs re-run after stalling=${reruns.stalled}, retried=${reruns.retried}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
     );
 
     expect(deadProcesses(procs)).toEqual([]);

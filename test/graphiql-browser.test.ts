@@ -10,7 +10,6 @@
  */
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -18,6 +17,7 @@ import { createGraphiqlAssets, GRAPHIQL_CSP } from '../src/api/graphiql.js';
 import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils/env.js';
 import { gql } from './utils/graphql.js';
 import { startTestSystem, type TestSystem } from './utils/system.js';
+import { subscribersAtLeast } from './utils/burst.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -217,9 +217,9 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real A
     expect(framesReceived.some((frame) => frame.includes('"connection_ack"'))).toBe(true);
     expect(offeredSubprotocols).toEqual(['graphql-transport-ws']);
     expect(acceptedSubprotocols).toEqual(['graphql-transport-ws']);
-    // Nothing tells the client when the server has registered the subscription; the frame
-    // is on a local socket and registering takes milliseconds, so a short pause is ample.
-    await sleep(300);
+    // Nothing tells the client when the server has registered the subscription; the server's
+    // pipeline health does (GraphiQL's is the only subscription here).
+    await subscribersAtLeast(origin, 1);
 
     await publisher.publish(
       t.config.channels.patterns,

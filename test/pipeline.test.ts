@@ -4,6 +4,8 @@ import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils
 import { readFixture, type BacktestFixtures, type PatternCase, type RejectCase } from './utils/fixtures.js';
 import { collect, createWsClient, eventually, gql } from './utils/graphql.js';
 import { startTestSystem, type TestSystem } from './utils/system.js';
+import { subscriberCount, subscribersAtLeast } from './utils/burst.js';
+import { waitForQuiet } from './utils/wait.js';
 
 /**
  * The whole path through the running system: Redis pub/sub → ingest → BullMQ → worker →
@@ -49,6 +51,7 @@ interface Detection {
 
 describe('pattern detections end to end', () => {
   it('delivers the seed detections live with tier and priority, then serves them by query and REST', async () => {
+    const base = await subscriberCount(system.httpUrl);
     const client = createWsClient(disposers, system.wsUrl);
     const all = collect<{ patternAlert: Detection }>(client, `subscription { patternAlert { ${DETECTION_FIELDS} } }`);
     const dailyOnly = collect<{ patternAlert: Detection }>(
@@ -56,7 +59,7 @@ describe('pattern detections end to end', () => {
       `subscription { patternAlert(filter: { tiers: [DAILY], symbols: ["aapl"] }) { id symbol tier } }`,
     );
     await eventually(() => system.api && (system as TestSystem).ingest && true);
-    await new Promise((r) => setTimeout(r, 200)); // let the server register both subscriptions
+    await subscribersAtLeast(system.httpUrl, base + 2);
 
     const now = Date.now() / 1000;
     const seeds = [
@@ -74,7 +77,7 @@ describe('pattern detections end to end', () => {
     expect(bySymbol['TSLA']).toMatchObject({ tier: 'COMBO', priority: 'CRITICAL', category: 'combo' });
 
     const filtered = await dailyOnly.waitFor(1);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForQuiet(() => dailyOnly.results.length, { quietMs: 300, what: 'more daily alerts' });
     expect(dailyOnly.results).toHaveLength(1);
     expect(filtered[0]!.data!.patternAlert).toMatchObject({ symbol: 'AAPL', tier: 'DAILY' });
 
@@ -117,9 +120,10 @@ describe('pattern detections end to end', () => {
 
   it('normalises every fixture on its way through and stores it as expected', async () => {
     const cases = readFixture<PatternCase[]>('patterns.json');
+    const base = await subscriberCount(system.httpUrl);
     const client = createWsClient(disposers, system.wsUrl);
     const sub = collect<{ patternAlert: Detection }>(client, `subscription { patternAlert { ${DETECTION_FIELDS} receivedAt } }`);
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribersAtLeast(system.httpUrl, base + 1);
     // This file's database and queues are fresh, so fixtures go out as they are; only a
     // case without its own event_id gets one, placed where the contract reads it (the
     // innermost object with a symbol), to find it again below.
@@ -140,16 +144,19 @@ describe('pattern detections end to end', () => {
   });
 
   it('stores the same message published twice once and delivers it once', async () => {
+    const base = await subscriberCount(system.httpUrl);
     const client = createWsClient(disposers, system.wsUrl);
     const sub = collect<{ patternAlert: Detection }>(client, `subscription { patternAlert(filter: { symbols: ["DUPE"] }) { id eventId } }`);
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribersAtLeast(system.httpUrl, base + 1);
     const withId = JSON.stringify({ event_id: `${t.id}-dupe`, pattern: 'Doji', symbol: 'DUPE', confidence: 0.7 });
     const withoutId = JSON.stringify({ pattern: 'Hammer', symbol: 'DUPE', confidence: 0.75, timestamp: 1764167400, nonce: t.id });
     for (const raw of [withId, withoutId, withId, withoutId]) await publish(t.config.channels.patterns, raw);
     // A sentinel published last: once it arrives, the duplicates had their chance.
     await publish(t.config.channels.patterns, { event_id: `${t.id}-dupe-end`, pattern: 'End', symbol: 'DUPE', confidence: 0.5 });
-    await sub.waitFor(3);
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually(() => sub.data().some((d) => d.patternAlert.eventId === `${t.id}-dupe-end`), 10_000, 'the sentinel');
+    // Every job done (duplicates included), then quiet: a late duplicate would be here by now.
+    await eventually(async () => Object.values(await system.queues.detections.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).every((n) => n === 0), 10_000, 'the queue to drain');
+    await waitForQuiet(() => sub.results.length, { quietMs: 300, what: 'late duplicates' });
     const ids = sub.data().map((d) => d.patternAlert.eventId);
     expect(ids.sort()).toEqual([`${t.id}-dupe`, `${t.id}-dupe-end`, expect.stringMatching(/^[0-9a-f]{64}$/)].sort());
     const { body } = await gql<{ patterns: { nodes: { eventId: string }[] } }>(
@@ -166,9 +173,10 @@ describe('rejected messages', () => {
     const before = await gql<{ systemHealth: { pipeline: { rejectedTotal: number } } }>(system.httpUrl, `{ systemHealth { pipeline { rejectedTotal } } }`);
     const rejectedBefore = before.body.data!.systemHealth.pipeline.rejectedTotal;
 
+    const base = await subscriberCount(system.httpUrl);
     const client = createWsClient(disposers, system.wsUrl);
     const sub = collect<{ patternAlert: Detection }>(client, `subscription { patternAlert(filter: { symbols: ["NEXT"] }) { symbol } }`);
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribersAtLeast(system.httpUrl, base + 1);
     const payloads = cases.map((c) => c.raw ?? JSON.stringify(c.message));
     for (const p of payloads) await publish(t.config.channels.patterns, p);
     const oversized = JSON.stringify({ pattern: 'Doji', symbol: 'AAPL', confidence: 0.7, padding: 'x'.repeat(70 * 1024) });
@@ -220,6 +228,7 @@ describe('backtests and health', () => {
   it('delivers progress in order to a jobId subscriber, and backtestJob returns the last progress and the result', async () => {
     const fx = readFixture<BacktestFixtures>('backtests.json');
     const jobId = `${t.id}-job`;
+    const base = await subscriberCount(system.httpUrl);
     const client = createWsClient(disposers, system.wsUrl);
     const progress = collect<{ backtestProgress: { jobId: string; progress: number; status: string } }>(
       client,
@@ -232,7 +241,7 @@ describe('backtests and health', () => {
       { jobId },
     );
     const other = collect(client, `subscription { backtestProgress(jobId: "someone-else") { jobId } }`);
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribersAtLeast(system.httpUrl, base + 3);
     for (const p of fx.progress) await publish(t.config.channels.backtestProgress, { ...p, job_id: jobId });
     await publish(t.config.channels.backtestResults, { ...fx.results[0], job_id: jobId });
 

@@ -13,6 +13,7 @@ import { collect, createWsClient, eventually, gql } from './utils/graphql.js';
 import { childEnv, spawnPatternwire } from './utils/processes.js';
 import { freePort } from './utils/resources.js';
 import { startTestSystem } from './utils/system.js';
+import { waitFor, waitForQuiet } from './utils/wait.js';
 
 /**
  * The CLI as a user runs it: real child processes (`node --import tsx src/cli.ts <command>`),
@@ -239,8 +240,26 @@ describe('shutdown with jobs in flight', () => {
     // SIGTERM once the worker is well into the stream, with jobs in flight.
     let atSigterm = 0;
     await eventually(async () => (atSigterm = await stored()) >= 150, 20_000, 'the first worker to store some detections');
+    // ... and only while BullMQ shows it holding a job: frozen, it cannot finish that job, so
+    // an active count read then is still true when SIGTERM arrives (delivered on SIGCONT).
+    const active = async () => (await queue.getJobCounts('active'))['active'] ?? 0;
+    let held = 0;
+    for (let attempt = 1; attempt <= 20 && held === 0; attempt++) {
+      first.child.kill('SIGSTOP');
+      held = await active();
+      if (held > 0) break;
+      first.child.kill('SIGCONT');
+      await waitFor(async () => (await active()) > 0 || (await queue.getJobCounts('waiting'))['waiting'] === 0, {
+        timeoutMs: 10_000,
+        intervalMs: 2,
+        what: `attempt ${attempt}: the first worker to take a job`,
+      });
+    }
+    if (held === 0) throw new Error('precondition not arranged: the first worker was never frozen holding a job');
     timings['sigtermAfterPublishMs'] = Date.now() - publishedAt;
-    const exit = await first.signal('SIGTERM');
+    const exiting = first.signal('SIGTERM');
+    first.child.kill('SIGCONT');
+    const exit = await exiting;
     timings['storedAtSigterm'] = atSigterm;
     timings['workerShutdownMs'] = exit.ms;
     const afterFirst = await stored();
@@ -271,7 +290,7 @@ describe('shutdown with jobs in flight', () => {
 
     // Every detection reached the subscriber exactly once.
     await sub.waitFor(TOTAL, 20_000);
-    await new Promise((r) => setTimeout(r, 500)); // a late duplicate would show up by now
+    await waitForQuiet(() => sub.results.length, { quietMs: 500, what: 'late duplicates' });
     expect(sub.errors()).toEqual([]);
     const delivered = sub.data().map((d) => d.patternAlert);
     const timesById = new Map<string, number>();

@@ -5,6 +5,7 @@ import { createDisposers, createTestEnv } from './utils/env.js';
 import { collect, createWsClient, eventually, gql } from './utils/graphql.js';
 import { keySlot, scanClusterKeys, startRedisCluster } from './utils/redis-cluster.js';
 import { startTestSystem } from './utils/system.js';
+import { waitForQuiet } from './utils/wait.js';
 
 /**
  * Fault 6 of issue 3: the whole pipeline (pub/sub and stream ingest, BullMQ, workers,
@@ -115,8 +116,8 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     await alerts.waitFor(published, 30_000);
     await progress.waitFor(PROGRESS_STEPS, 30_000);
     const burstMs = Date.now() - burstStarted;
-    // Room for a late duplicate to show up before counting.
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Absence shows only as quiet: a late duplicate would have arrived by then.
+    await waitForQuiet(() => alerts.results.length + progress.results.length, { quietMs: 1_000, what: 'late duplicates' });
 
     const stored = await storedEventIds(system.httpUrl, symbol);
     const delivered = alerts.data().map((d) => d.patternAlert);

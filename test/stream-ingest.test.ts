@@ -81,7 +81,18 @@ describe('stream ingest (INGEST_STREAMS=true)', () => {
       return { jobs: jobs.length, events: jobs.reduce((n, j) => n + (j.data as DetectionBatch).events.length, 0) };
     };
     await eventually(async () => (await queued()).jobs >= MAX_JOBS, 10_000, 'the queue to reach its bound');
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Redis shows it stopped reading: its consumer has not called XREADGROUP for longer than a
+    // blocking read lasts (1 s), so it is not merely waiting for entries.
+    const group = t.config.streams.group;
+    await eventually(
+      async () => {
+        const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as unknown[][];
+        const idle = consumers.map((c) => Number(c[c.indexOf('idle') + 1]));
+        return idle.length > 0 && idle.every((ms) => ms > 1_500);
+      },
+      10_000,
+      'the ingest to stop reading the stream',
+    );
     const held = await queued();
     // One read (≤ 100 entries, so ≤ 2 jobs) may land after the last check below the bound.
     expect(held.jobs).toBeLessThanOrEqual(MAX_JOBS + 1);

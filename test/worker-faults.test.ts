@@ -7,6 +7,7 @@ import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { collect, createWsClient, eventually, gql } from './utils/graphql.js';
 import { startTestSystem } from './utils/system.js';
 import { createTcpProxy } from './utils/tcp-proxy.js';
+import { subscribersAtLeast } from './utils/burst.js';
 
 const disposers = createDisposers();
 afterAll(() => disposers.run());
@@ -37,7 +38,7 @@ describe('worker faults', () => {
     const system = await startTestSystem(disposers, config, { api: true, ingest: true, worker: true });
     const client = createWsClient(disposers, system.wsUrl);
     const sub = collect<{ patternAlert: { eventId: string } }>(client, `subscription { patternAlert { id eventId } }`);
-    await new Promise((r) => setTimeout(r, 200));
+    await subscribersAtLeast(system.httpUrl, 1);
 
     const publisher = new Redis(REDIS_URL);
     disposers.add(() => void publisher.disconnect());
@@ -48,7 +49,12 @@ describe('worker faults', () => {
     }
     // Jobs fail against the cut database and wait in the delayed set for their retry.
     await eventually(async () => ((await system.queues.detections.getJobCounts('delayed')).delayed ?? 0) > 0, 10_000, 'retries to be scheduled');
-    await new Promise((r) => setTimeout(r, 1_500));
+    // ... and a retry ran and failed too: the cut is what the jobs meet, not a one-off error.
+    await eventually(
+      async () => (await system.queues.detections.getJobs(['delayed', 'waiting', 'active'])).some((j) => j.attemptsMade >= 2),
+      10_000,
+      'a job to fail a second time against the cut database',
+    );
     expect(await countRows(directUrl)).toBe(0);
     expect(sub.results).toHaveLength(0);
 
@@ -94,7 +100,11 @@ describe('worker faults', () => {
       publisher.publish(t.config.channels.patterns, JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'IBM', confidence: 0.7 }));
     await send(1);
     await eventually(async () => (await system.queues.detections.getJobCounts('completed')).completed === 1);
-    await new Promise((r) => setTimeout(r, 2_100));
+    // Until it is older than the 1 s retention window (BullMQ's own timestamp, as it trims by).
+    await eventually(async () => {
+      const [job] = await system.queues.detections.getJobs(['completed']);
+      return job?.finishedOn !== undefined && Date.now() - job.finishedOn > 1_000;
+    }, 5_000, 'the completed job to outlive the retention window');
     // BullMQ trims by age when the next job completes.
     await send(2);
     await eventually(async () => {

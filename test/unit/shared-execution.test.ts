@@ -2,6 +2,7 @@ import { parse } from 'graphql';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
 import { useSharedSubscriptionExecution } from '../../src/api/shared-execution.js';
+import { waitFor } from '../utils/wait.js';
 
 /** A tiny schema whose field resolver counts its calls, and a source all subscribers share. */
 function setup(plugins = [useSharedSubscriptionExecution()]) {
@@ -72,7 +73,8 @@ describe('useSharedSubscriptionExecution', () => {
     const same = await Promise.all(Array.from({ length: 10 }, () => s.subscribe(query, { p: 'a-' })));
     const other = await s.subscribe(query, { p: 'b-' });
     const pending = [...same, other].map((it) => it.next());
-    await new Promise((r) => setTimeout(r, 10));
+    // Each subscriber's source listens once its first next() has reached it.
+    await waitFor(() => s.listeners() === 11, { timeoutMs: 2_000, intervalMs: 1, what: '11 source listeners' });
     s.emit({ id: '1' });
     const results = await Promise.all(pending);
     expect(results.slice(0, 10).map((r) => r.value)).toEqual(Array(10).fill({ data: { events: { id: '1', label: 'a-1' } } }));
@@ -82,7 +84,7 @@ describe('useSharedSubscriptionExecution', () => {
 
     // A different event object is executed anew.
     const next = [...same, other].map((it) => it.next());
-    await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => s.listeners() === 11, { timeoutMs: 2_000, intervalMs: 1, what: '11 source listeners' });
     s.emit({ id: '2' });
     await Promise.all(next);
     expect(s.executions()).toBe(4);
@@ -97,7 +99,7 @@ describe('useSharedSubscriptionExecution', () => {
     const s = setup([]);
     const subs = await Promise.all(Array.from({ length: 5 }, () => s.subscribe('subscription { events { label } }')));
     const pending = subs.map((it) => it.next());
-    await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => s.listeners() === 5, { timeoutMs: 2_000, intervalMs: 1, what: '5 source listeners' });
     s.emit({ id: '1' });
     await Promise.all(pending);
     expect(s.executions()).toBe(5);

@@ -103,6 +103,7 @@ export function startBurst(
       sent += slice.length;
       wake();
       const wait = started + ((sent - base) / ratePerSec) * 1000 - Date.now();
+      // Pacing the load generator to `ratePerSec`, so a fault lands mid-burst; not a wait for a condition.
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
   })();
@@ -316,6 +317,12 @@ export async function rerunJobs(queue: Queue): Promise<{ retried: number; stalle
     if (jobs.length < 1_000) break;
   }
   return { retried, stalled };
+}
+
+/** How many live subscriptions the API at `httpUrl` holds (every topic). */
+export async function subscriberCount(httpUrl: string): Promise<number> {
+  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(httpUrl, `{ systemHealth { pipeline { subscribers } } }`);
+  return body.data?.systemHealth.pipeline.subscribers ?? 0;
 }
 
 /** Waits until the API at `httpUrl` holds at least `n` live subscriptions, so a publish after this is heard. */

@@ -4,6 +4,7 @@ type ExecutionResult<T> = FormattedExecutionResult<T, unknown>;
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Disposers } from './env.js';
+import { waitFor } from './wait.js';
 
 export function createWsClient(disposers: Disposers, url: string, options: Partial<Parameters<typeof createClient>[0]> = {}): Client {
   const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, ...options });
@@ -76,18 +77,7 @@ export async function gql<T = Record<string, unknown>>(
   return { status: res.status, body: (await res.json()) as never };
 }
 
-/** Polls `fn` until it returns a truthy value. */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls `fn` until it returns a truthy value (the older spelling of `waitFor`). */
+export function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  return waitFor(fn, { timeoutMs, what });
 }

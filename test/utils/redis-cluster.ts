@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import type { Disposers } from './env.js';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
@@ -147,19 +148,21 @@ export async function startRedisCluster(disposers: Disposers, { masters = 3 }: {
     c.on('error', () => undefined);
     connections.push(c);
   }
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const infos = await Promise.all(connections.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
-    const ok = infos.every(
-      (info) =>
-        info.includes('cluster_state:ok') &&
-        info.includes('cluster_slots_assigned:16384') &&
-        info.includes(`cluster_known_nodes:${masters}`),
-    );
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`Redis Cluster not ok within 20 s:\n${infos.join('\n---\n')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let infos: string[] = [];
+  await waitFor(
+    async () => {
+      infos = await Promise.all(connections.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
+      return infos.every(
+        (info) =>
+          info.includes('cluster_state:ok') &&
+          info.includes('cluster_slots_assigned:16384') &&
+          info.includes(`cluster_known_nodes:${masters}`),
+      );
+    },
+    { timeoutMs: 20_000, intervalMs: 100, what: 'Redis Cluster ok' },
+  ).catch(() => {
+    throw new Error(`Redis Cluster not ok within 20 s:\n${infos.join('\n---\n')}`);
+  });
   return { nodes, nodeList: addresses.join(','), url: `redis://${addresses[0]}`, dir, connections };
 }
 
