@@ -39,6 +39,7 @@ export async function readPipelineHealth({ db, queues, subscribers }: PipelineHe
       Promise.all([
         queues.detections.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
         queues.control.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
+        queues.rejects.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
       ]),
       DEPENDENCY_TIMEOUT_MS,
     ).catch((err: Error) => {

@@ -11,6 +11,7 @@ import { createPubSubReader, type Reader } from '../workers/ingest/pubsub-reader
 import { createJobIntake } from '../workers/ingest/job-intake.js';
 import { createStreamReader } from '../workers/ingest/stream-reader.js';
 import { createProcessor } from '../workers/store/processor.js';
+import { createRejectWriter } from '../workers/store/reject-writer.js';
 import { createQueues, type Queues } from '../queues/queues.js';
 import { createWorkers } from '../workers/store/workers.js';
 import type { Lifecycle } from '../lib/lifecycle.js';
@@ -72,6 +73,8 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   if (roles.worker && database && pubsub) {
     const connection = createRedis(config.redis, 'worker', logger, name);
     lifecycle.defer('redis worker', () => void connection.disconnect());
+    const rejects = createRejectWriter({ db: database.db, logger, retentionDays: config.rejects.retentionDays, maxRows: config.rejects.maxRows });
+    lifecycle.defer('reject retention', () => rejects.close());
     const workers = await createWorkers({
       connection,
       prefix: config.queuePrefix,
@@ -79,6 +82,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       backoffMs: config.worker.backoffMs,
       backoffMaxMs: config.worker.backoffMaxMs,
       process: createProcessor({ db: database.db, pubsub, detections: createDetectionWriter({ database, pubsub }) }),
+      processRejects: (job) => rejects.process(job),
       logger,
       onFailed: (job, err) => {
         // Every retry lands here; say only what needs a human: bad data and the last attempt.
