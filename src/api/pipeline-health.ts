@@ -44,6 +44,7 @@ export async function readPipelineHealth({ db, queues, subscribers, retrying, re
       Promise.all([
         queues.detections.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
         queues.control.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
+        queues.rejects.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'failed'),
       ]),
       DEPENDENCY_TIMEOUT_MS,
     ).catch((err: Error) => {

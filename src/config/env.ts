@@ -35,6 +35,8 @@ const envSchema = z.object({
   INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
   INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
   INGEST_STREAM_MAX_QUEUED_JOBS: positiveInt(100),
+  REJECT_RETENTION_DAYS: z.coerce.number().positive().default(7),
+  REJECT_MAX_ROWS: positiveInt(100_000),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 }).superRefine((e, ctx) => {
   // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot,
@@ -81,6 +83,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   /** Also read each channel from a Redis Stream of the same name (at-least-once ingest). */
   streams: { enabled: boolean; group: string; claimIdleMs: number; maxQueuedJobs: number };
+  /** How long, and how many, rejected messages are kept (contract §1); the count keeps counting. */
+  rejects: { retentionDays: number; maxRows: number };
 }
 
 export interface Channels {
@@ -146,5 +150,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       claimIdleMs: e.INGEST_STREAM_CLAIM_MS,
       maxQueuedJobs: e.INGEST_STREAM_MAX_QUEUED_JOBS,
     },
+    rejects: { retentionDays: e.REJECT_RETENTION_DAYS, maxRows: e.REJECT_MAX_ROWS },
   };
 }

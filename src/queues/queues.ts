@@ -3,17 +3,19 @@ import { createHash } from 'node:crypto';
 import { throttled, type Logger } from '../lib/logger.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { InboundEvent } from '../schema/events.js';
-import type { ControlJobs, DetectionJobs } from '../schema/jobs.js';
+import type { ControlJobs, DetectionJobs, RejectJobs } from '../schema/jobs.js';
 
-/** See `schema/jobs.ts` for what each queue carries and why there are two. */
-export const QUEUE_NAMES = { detections: 'detections', control: 'control' } as const;
+/** See `schema/jobs.ts` for what each queue carries and why there are three. */
+export const QUEUE_NAMES = { detections: 'detections', control: 'control', rejects: 'rejects' } as const;
 
 export type DetectionQueue = Queue<DetectionJobs[keyof DetectionJobs], void, keyof DetectionJobs & string>;
 export type ControlQueue = Queue<ControlJobs[keyof ControlJobs], void, keyof ControlJobs & string>;
+export type RejectQueue = Queue<RejectJobs[keyof RejectJobs], void, keyof RejectJobs & string>;
 
 export interface Queues {
   detections: DetectionQueue;
   control: ControlQueue;
+  rejects: RejectQueue;
   close(): Promise<void>;
 }
 
@@ -42,14 +44,17 @@ export function createQueues(connection: RedisClient, settings: QueueSettings, l
   const opts = { connection, prefix: settings.prefix, defaultJobOptions: defaultJobOptions(settings) };
   const detections: DetectionQueue = new Queue(QUEUE_NAMES.detections, opts);
   const control: ControlQueue = new Queue(QUEUE_NAMES.control, opts);
+  const rejects: RejectQueue = new Queue(QUEUE_NAMES.rejects, opts);
+  const all = [detections, control, rejects] as Queue[];
   // Without a listener BullMQ prints every reconnect failure in full, past LOG_LEVEL.
   const report = throttled(logger.error);
-  for (const q of [detections, control]) q.on('error', (err) => report(`[queue:${q.name}] ${err.message}`));
+  for (const q of all) q.on('error', (err) => report(`[queue:${q.name}] ${err.message}`));
   return {
     detections,
     control,
+    rejects,
     async close() {
-      await Promise.all([detections.close(), control.close()]);
+      await Promise.all(all.map((q) => q.close()));
     },
   };
 }

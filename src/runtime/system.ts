@@ -11,6 +11,7 @@ import { createPubSubReader, type Reader } from '../workers/ingest/pubsub-reader
 import { createJobIntake } from '../workers/ingest/job-intake.js';
 import { createStreamReader } from '../workers/ingest/stream-reader.js';
 import { createProcessor } from '../workers/store/processor.js';
+import { createRejectWriter } from '../workers/store/reject-writer.js';
 import { createQueues, type Queues } from '../queues/queues.js';
 import { createRetryingJobs } from '../queues/retrying.js';
 import { createWorkers } from '../workers/store/workers.js';
@@ -73,6 +74,8 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   if (roles.worker && database && pubsub) {
     const connection = createRedis(config.redis, 'worker', logger, name);
     lifecycle.defer('redis worker', () => void connection.disconnect());
+    const rejects = createRejectWriter({ db: database.db, logger, retentionDays: config.rejects.retentionDays, maxRows: config.rejects.maxRows });
+    lifecycle.defer('reject retention', () => rejects.close());
     const workers = await createWorkers({
       connection,
       prefix: config.queuePrefix,
@@ -80,6 +83,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       backoffMs: config.worker.backoffMs,
       backoffMaxMs: config.worker.backoffMaxMs,
       process: createProcessor({ db: database.db, pubsub, detections: createDetectionWriter({ database, pubsub }), channels: config.channels }),
+      processRejects: (job) => rejects.process(job),
       logger,
       retrying: createRetryingJobs(connection, config.queuePrefix),
     });

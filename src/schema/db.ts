@@ -131,8 +131,21 @@ export const rejectedEvents = pgTable(
     byteLength: integer('byte_length').notNull(),
     receivedAt: at('received_at').notNull(),
   },
-  (t) => [uniqueIndex('rejected_events_event_id_key').on(t.eventId)],
+  (t) => [
+    uniqueIndex('rejected_events_event_id_key').on(t.eventId),
+    // Retention by age deletes from the oldest end of this index (by row count: the primary key).
+    index('rejected_events_received_at_idx').on(t.receivedAt),
+  ],
 );
+
+/**
+ * One row: how many messages were ever rejected (rows inserted into `rejected_events`). Bumped
+ * in the insert's own statement, by the rows it inserted, so pruning old rejects leaves it alone.
+ */
+export const rejectedTotal = pgTable('rejected_total', {
+  id: integer('id').primaryKey().default(1),
+  total: bigint('total', { mode: 'number' }).notNull(),
+});
 
 /** Views with the column names of the system Patternwire replaces. */
 function legacyTierView(name: string, tier: (typeof TIERS)[number]) {

@@ -124,6 +124,17 @@ export const rejectedMessageSchema = z.object({
 });
 export type RejectedMessage = z.infer<typeof rejectedMessageSchema>;
 
+/** Most rejects in one `rejects` job, and most payload bytes (base64 characters) in one. */
+export const MAX_REJECTS_PER_JOB = 1_000;
+export const MAX_REJECT_JOB_PAYLOAD_CHARS = 1024 * 1024;
+
+/** What one `rejects` job carries: rejects grouped in arrival order, as detections are. */
+export const rejectBatchSchema = z.object({
+  kind: z.literal('rejects'),
+  rejects: z.array(rejectedMessageSchema).min(1).max(MAX_REJECTS_PER_JOB),
+});
+export type RejectBatch = z.infer<typeof rejectBatchSchema>;
+
 export type ParseResult = { ok: true; event: InboundEvent } | { ok: false; reason: string };
 
 export interface Classification {

@@ -1,7 +1,14 @@
-import { createHash } from 'node:crypto';
 import type { Channels } from '../../config/env.js';
+import { rejectionOf } from '../../domain/rejection.js';
 import type { Logger } from '../../lib/logger.js';
-import { MAX_MESSAGE_BYTES, type ChannelKind, type InboundEvent, type PatternEvent, type RejectedMessage } from '../../schema/events.js';
+import {
+  MAX_REJECT_JOB_PAYLOAD_CHARS,
+  MAX_REJECTS_PER_JOB,
+  type ChannelKind,
+  type InboundEvent,
+  type PatternEvent,
+  type RejectedMessage,
+} from '../../schema/events.js';
 import { parseInbound } from '../../domain/inbound.js';
 import { jobIdFor, type Queues } from '../../queues/queues.js';
 
@@ -20,8 +27,10 @@ export interface JobIntake {
    * Parses one message and enqueues it. Detections are grouped: whatever arrives while the
    * previous `detections` job is being added goes into the next one (up to `maxEventsPerJob`), so
    * light traffic still travels one event per job and a flood costs one Redis round trip per
-   * group. Other kinds are one job each, whose id is the dedup key; a rejected message becomes a
-   * `rejected` job. Resolves true once its job is in Redis.
+   * group. Rejected messages are grouped the same way, apart, into `rejects` jobs on their own
+   * queue (bounded in count and payload bytes), so a flood of garbage never stands in front of a
+   * detection. Other kinds are one job each, whose id is the dedup key. Resolves true once its
+   * job is in Redis.
    */
   accept(channel: string, raw: Buffer): Promise<boolean>;
   stats(): JobIntakeStats;
@@ -33,11 +42,13 @@ export interface JobIntakeOptions {
   logger: Logger;
   /** Most detections in one job. */
   maxEventsPerJob?: number;
+  /** Most rejects in one job. */
+  maxRejectsPerJob?: number;
 }
 
 const ENQUEUE_ATTEMPTS = 5;
 
-export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 100 }: JobIntakeOptions): JobIntake {
+export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 100, maxRejectsPerJob = MAX_REJECTS_PER_JOB }: JobIntakeOptions): JobIntake {
   const kindByChannel = new Map<string, ChannelKind>([
     [channels.patterns, 'pattern'],
     [channels.backtestProgress, 'backtestProgress'],
@@ -45,8 +56,6 @@ export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 10
     [channels.health, 'health'],
   ]);
   const stats: JobIntakeStats = { received: 0, accepted: 0, rejected: 0, dropped: 0 };
-  const grouping: { event: PatternEvent; enqueued(ok: boolean): void }[] = [];
-  let adding = false;
 
   async function enqueueOrDrop(add: () => Promise<unknown>, what: string, events: number): Promise<boolean> {
     try {
@@ -59,27 +68,31 @@ export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 10
     }
   }
 
-  // One add in flight at a time keeps the groups in arrival order.
-  async function addGroups(): Promise<void> {
-    adding = true;
-    while (grouping.length > 0) {
-      const group = grouping.splice(0, maxEventsPerJob);
-      const events = group.map((g) => g.event);
-      const ok = await enqueueOrDrop(
+  const detections = grouper<PatternEvent>({
+    maxItems: maxEventsPerJob,
+    add: (events) =>
+      enqueueOrDrop(
         () => queues.detections.add('detections', { kind: 'detections', events }),
         `${events.length} detection(s) (first ${events[0]!.eventId})`,
         events.length,
-      );
-      for (const g of group) g.enqueued(ok);
-    }
-    adding = false;
-  }
+      ),
+  });
+  // No job id: a group is not a dedup unit; the unique event_id in the database is.
+  const rejects = grouper<RejectedMessage>({
+    maxItems: maxRejectsPerJob,
+    weight: (r) => r.payloadBase64.length,
+    maxWeight: MAX_REJECT_JOB_PAYLOAD_CHARS,
+    add: (list) =>
+      enqueueOrDrop(
+        () => queues.rejects.add('rejects', { kind: 'rejects', rejects: list }),
+        `${list.length} reject(s) (first ${list[0]!.eventId})`,
+        list.length,
+      ),
+  });
 
-  function enqueue(event: Exclude<InboundEvent, PatternEvent> | RejectedMessage): Promise<boolean> {
+  function enqueue(event: Exclude<InboundEvent, PatternEvent>): Promise<boolean> {
     const jobId = jobIdFor(event.kind, event.eventId);
-    const add = () =>
-      event.kind === 'rejected' ? queues.detections.add(event.kind, event, { jobId }) : queues.control.add(event.kind, event, { jobId });
-    return enqueueOrDrop(add, jobId, 1);
+    return enqueueOrDrop(() => queues.control.add(event.kind, event, { jobId }), jobId, 1);
   }
 
   return {
@@ -93,28 +106,62 @@ export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 10
       const parsed = parseInbound(kind, raw, receivedAt);
       if (!parsed.ok) {
         stats.rejected++;
-        return enqueue(rejection(channel, raw, parsed.reason, receivedAt));
+        return rejects.push(rejectionOf(channel, raw, parsed.reason, receivedAt));
       }
       stats.accepted++;
       const event = parsed.event;
       if (event.kind !== 'pattern') return enqueue(event);
-      return new Promise<boolean>((enqueued) => {
-        grouping.push({ event, enqueued });
-        if (!adding) void addGroups();
-      });
+      return detections.push(event);
     },
   };
 }
 
-function rejection(channel: string, raw: Buffer, reason: string, receivedAt: Date): RejectedMessage {
+interface GrouperOptions<T> {
+  /** Adds one group as one job; resolves whether it is in Redis. */
+  add(items: T[]): Promise<boolean>;
+  maxItems: number;
+  /** A group's weight stays within `maxWeight`, unless a single item alone weighs more. */
+  weight?(item: T): number;
+  maxWeight?: number;
+}
+
+/**
+ * One add in flight at a time, which keeps the groups in arrival order; whatever arrives while
+ * it is in flight goes in the next group. Light traffic: one item per job, no added latency.
+ */
+function grouper<T>({ add, maxItems, weight = () => 0, maxWeight = Infinity }: GrouperOptions<T>): { push(item: T): Promise<boolean> } {
+  const pending: { item: T; enqueued(ok: boolean): void }[] = [];
+  let adding = false;
+
+  function nextGroup(): { item: T; enqueued(ok: boolean): void }[] {
+    let n = 0;
+    let w = 0;
+    while (n < pending.length && n < maxItems) {
+      const next = weight(pending[n]!.item);
+      if (n > 0 && w + next > maxWeight) break;
+      w += next;
+      n++;
+    }
+    return pending.splice(0, n);
+  }
+
+  async function drain(): Promise<void> {
+    adding = true;
+    while (pending.length > 0) {
+      const group = nextGroup();
+      const ok = await add(group.map((g) => g.item));
+      for (const g of group) g.enqueued(ok);
+    }
+    adding = false;
+  }
+
   return {
-    kind: 'rejected',
-    eventId: createHash('sha256').update(channel).update('\0').update(raw).digest('hex'),
-    channel,
-    reason,
-    payloadBase64: raw.subarray(0, MAX_MESSAGE_BYTES).toString('base64'),
-    byteLength: raw.length,
-    receivedAt: receivedAt.toISOString(),
+    push(item) {
+      return new Promise<boolean>((enqueued) => {
+        pending.push({ item, enqueued });
+        if (!adding) void drain();
+      });
+    },
   };
 }
 

@@ -14,13 +14,17 @@ export interface WorkersOptions {
   process: (job: Job) => Promise<void>;
   /** Where jobs waiting for a retry are listed, for `systemHealth`. */
   retrying: RetryingJobs;
+  /** The processor of the `rejects` queue. */
+  processRejects: (job: Job) => Promise<void>;
+  /** Rejects jobs at once per process: few, so rejects never take the database from detections. */
+  rejectConcurrency?: number;
   logger: Logger;
 }
 
 export interface Workers {
   /** Stops taking jobs and waits for the ones in flight. */
   close(): Promise<void>;
-  /** Resolves once both workers are connected and taking jobs. */
+  /** Resolves once every worker is connected and taking jobs. */
   ready(): Promise<void>;
 }
 
@@ -45,6 +49,10 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
   };
   const detections = new Worker(QUEUE_NAMES.detections, o.process, { ...settings, concurrency: o.concurrency });
   const control = new Worker(QUEUE_NAMES.control, o.process, { ...settings, concurrency: 1 });
+  // Their own worker and slots: a flood of rejects never waits in front of, or takes the slots
+  // of, a detection.
+  const rejects = new Worker(QUEUE_NAMES.rejects, o.processRejects, { ...settings, concurrency: o.rejectConcurrency ?? 2 });
+  const all = [detections, control, rejects];
   const report = throttled(o.logger.error);
 
   /**
@@ -65,7 +73,7 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
     }
     await o.retrying.failed(queue, job.id, Date.now());
   }
-  for (const w of [detections, control]) {
+  for (const w of all) {
     w.on('failed', (job, err) => void reportFailure(w.name, job, err).catch((e: Error) => report(`[worker] ${e.message}`)));
     w.on('completed', (job) => {
       // Only a job that had failed before is listed; a first-time success costs no round trip.
@@ -76,14 +84,14 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
   }
   return {
     async ready() {
-      await Promise.all([detections.waitUntilReady(), control.waitUntilReady()]);
+      await Promise.all(all.map((w) => w.waitUntilReady()));
     },
     async close() {
       // With Redis gone a graceful close never returns (BullMQ QUITs connections that never give
       // up on a command), and nothing in flight could be acknowledged anyway: close at once.
       // A job cut short stays in Redis and is retried as stalled.
       const force = o.connection.status !== 'ready';
-      await Promise.all([detections.close(force), control.close(force)]);
+      await Promise.all(all.map((w) => w.close(force)));
     },
   };
 }
