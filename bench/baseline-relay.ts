@@ -31,8 +31,14 @@ interface Alert {
 
 const schema = buildSchema(/* GraphQL */ `
   scalar JSON
-  enum Tier { DAILY INTRADAY COMBO }
-  input PatternFilter { symbols: [String!] }
+  enum Tier {
+    DAILY
+    INTRADAY
+    COMBO
+  }
+  input PatternFilter {
+    symbols: [String!]
+  }
   type PatternDetection {
     id: ID!
     eventId: String!
@@ -42,8 +48,12 @@ const schema = buildSchema(/* GraphQL */ `
     tier: Tier!
     metadata: JSON
   }
-  type Query { subscribers: Int! }
-  type Subscription { patternAlert(filter: PatternFilter): PatternDetection! }
+  type Query {
+    subscribers: Int!
+  }
+  type Subscription {
+    patternAlert(filter: PatternFilter): PatternDetection!
+  }
 `);
 
 /** A subscriber's queue: pushed by the Redis handler, pulled by graphql-ws. */
@@ -57,7 +67,11 @@ let received = 0;
 let badMessages = 0;
 
 function subscribe(symbols: readonly string[] | null | undefined): AsyncIterableIterator<Alert> {
-  const l: Listener = { symbols: symbols?.length ? new Set(symbols.map((s) => s.trim().toUpperCase())) : null, queue: [], wake: null };
+  const l: Listener = {
+    symbols: symbols?.length ? new Set(symbols.map((s) => s.trim().toUpperCase())) : null,
+    queue: [],
+    wake: null,
+  };
   listeners.add(l);
   const done = (): Promise<IteratorResult<Alert>> => {
     listeners.delete(l);
@@ -76,7 +90,7 @@ function subscribe(symbols: readonly string[] | null | undefined): AsyncIterable
     return: done,
     throw: (err) => {
       void done();
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     },
     [Symbol.asyncIterator]: () => it,
   };
@@ -89,18 +103,27 @@ function toAlert(m: Record<string, unknown>): Alert | null {
   const symbol = typeof m['symbol'] === 'string' ? m['symbol'].trim().toUpperCase() : null;
   const pattern = m['pattern'] ?? m['pattern_name'] ?? m['pattern_type'];
   if (!symbol || typeof pattern !== 'string') return null;
-  const id = String(m['event_id'] ?? m['id'] ?? `${symbol}-${received}`);
+  const rawId = m['event_id'] ?? m['id'];
+  const id = typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId) : `${symbol}-${received}`;
   const explicit = typeof m['tier'] === 'string' ? m['tier'].toUpperCase() : '';
-  const tf = String(m['timeframe'] ?? m['interval'] ?? '');
+  const timeframe = m['timeframe'] ?? m['interval'];
+  const tf = typeof timeframe === 'string' ? timeframe : '';
   const tier = (TIERS.has(explicit) ? explicit : /^\d*(m|min|h|hourly)$/i.test(tf) ? 'INTRADAY' : 'DAILY') as Alert['tier'];
   return { id, eventId: id, symbol, pattern, confidence: Number(m['confidence']), tier, metadata: m };
 }
 
 const subscriptionType = schema.getSubscriptionType() as GraphQLObjectType;
-const field = subscriptionType.getFields()['patternAlert'] as unknown as GraphQLFieldConfig<unknown, unknown, { filter?: { symbols?: string[] } }>;
+const field = subscriptionType.getFields()['patternAlert'] as unknown as GraphQLFieldConfig<
+  unknown,
+  unknown,
+  { filter?: { symbols?: string[] } }
+>;
 field.subscribe = (_root, args) => subscribe(args.filter?.symbols);
 field.resolve = (alert) => alert;
-const queryField = (schema.getQueryType() as GraphQLObjectType).getFields()['subscribers'] as unknown as GraphQLFieldConfig<unknown, unknown>;
+const queryField = (schema.getQueryType() as GraphQLObjectType).getFields()['subscribers'] as unknown as GraphQLFieldConfig<
+  unknown,
+  unknown
+>;
 queryField.resolve = () => listeners.size;
 
 const redis = new Redis(redisUrl);
@@ -130,9 +153,13 @@ redis.on('message', (_channel: string, message: string) => {
 
 const server = createServer((req, res) => {
   if (req.url === '/healthz') {
-    res.writeHead(subscribed ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: subscribed ? 'ok' : 'starting' }));
+    res
+      .writeHead(subscribed ? 200 : 503, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ status: subscribed ? 'ok' : 'starting' }));
   } else if (req.url === '/stats') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ subscribers: listeners.size, received, badMessages }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ subscribers: listeners.size, received, badMessages }));
   } else res.writeHead(404).end();
 });
 const wss = new WebSocketServer({ server, path: '/graphql' });

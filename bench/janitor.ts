@@ -8,7 +8,8 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
-type Resource = { pid: number } | { database: string; adminUrl: string } | { redisPattern: string; redisUrl: string } | { done: true };
+type Resource =
+  { pid: number } | { database: string; adminUrl: string } | { redisPattern: string; redisUrl: string } | { done: true };
 
 const pids: number[] = [];
 const databases: { database: string; adminUrl: string }[] = [];

@@ -53,7 +53,9 @@ async function main(options: Options): Promise<number> {
   }
   const machine = machineFacts();
   log(`Patternwire benchmark (${options.quick ? 'quick' : 'full'}): ${options.scenarios.join(', ')}; ${n.runs} run(s) each`);
-  log(`machine: ${machine['cpuModel']}, ${machine['cores']} cores, ${machine['ramGb']} GB RAM, node ${machine['node']}, load average ${(machine['loadAverage'] as number[]).join(' ')}`);
+  log(
+    `machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.ramGb} GB RAM, node ${machine.node}, load average ${machine.loadAverage.join(' ')}`,
+  );
 
   const reports: ScenarioReport[] = [];
   const failures: { scenario: string; error: string }[] = [];
@@ -64,7 +66,9 @@ async function main(options: Options): Promise<number> {
   try {
     const env = await createBenchEnv(cleanup);
     serviceVersions = await versions(env.redisUrl, env.databaseUrl);
-    log(`services: Redis ${serviceVersions['redis']}, PostgreSQL ${serviceVersions['postgresql']}; database ${env.databaseName}, prefix ${env.queuePrefix}`);
+    log(
+      `services: Redis ${serviceVersions['redis']}, PostgreSQL ${serviceVersions['postgresql']}; database ${env.databaseName}, prefix ${env.queuePrefix}`,
+    );
 
     // Patternwire (migrate, then api/worker/ingest) and the baseline relay, side by side.
     const spawnAt = performance.now();
@@ -77,11 +81,16 @@ async function main(options: Options): Promise<number> {
     });
     const baselineHttp = `http://127.0.0.1:${baselinePort}`;
     const [pw] = await Promise.all([
-      startPatternwire(cleanup, env, log, { spareApi: options.scenarios.includes('memory'), cpuProfDir: options.cpuProf ? PROFILE_DIR : null }),
+      startPatternwire(cleanup, env, log, {
+        spareApi: options.scenarios.includes('memory'),
+        cpuProfDir: options.cpuProf ? PROFILE_DIR : null,
+      }),
       waitReady([relay], async () => (await fetch(`${baselineHttp}/healthz`)).status === 200, 60_000, 'baseline relay'),
     ]);
     startupMs = performance.now() - spawnAt;
-    log(`started: Patternwire api ${pw.httpUrl} (pid ${pw.api.pid}), worker (pid ${pw.worker.pid}), ingest (pid ${pw.ingest.pid}); baseline relay ${baselineHttp} (pid ${relay.pid})`);
+    log(
+      `started: Patternwire api ${pw.httpUrl} (pid ${pw.api.pid}), worker (pid ${pw.worker.pid}), ingest (pid ${pw.ingest.pid}); baseline relay ${baselineHttp} (pid ${relay.pid})`,
+    );
 
     const publisher = new Publisher(env.redisUrl);
     cleanup.add('publisher connection', () => publisher.close());
@@ -100,13 +109,26 @@ async function main(options: Options): Promise<number> {
 
     const scenarios: Record<ScenarioName, () => Promise<ScenarioReport>> = {
       'fan-out': async () => {
-        const o = await fanOut(ctx, { subscribers: n['fanout-subscribers'], rate: n['fanout-rate'], seconds: n['fanout-seconds'], warmupSeconds: n['warmup-seconds'] });
+        const o = await fanOut(ctx, {
+          subscribers: n['fanout-subscribers'],
+          rate: n['fanout-rate'],
+          seconds: n['fanout-seconds'],
+          warmupSeconds: n['warmup-seconds'],
+        });
         fanOutLatencies = o.latencies;
         fanOutParams = o.report.params;
         return o.report;
       },
       filtered: async () =>
-        (await filtered(ctx, { subscribers: n['filtered-subscribers'], symbols: n['filtered-symbols'], rate: n['filtered-rate'], seconds: n['filtered-seconds'], warmupSeconds: n['warmup-seconds'] })).report,
+        (
+          await filtered(ctx, {
+            subscribers: n['filtered-subscribers'],
+            symbols: n['filtered-symbols'],
+            rate: n['filtered-rate'],
+            seconds: n['filtered-seconds'],
+            warmupSeconds: n['warmup-seconds'],
+          })
+        ).report,
       throughput: async () =>
         (
           await throughput(ctx, {
@@ -120,9 +142,22 @@ async function main(options: Options): Promise<number> {
           })
         ).report,
       burst: async () =>
-        (await burst(ctx, { events: n['burst-events'], subscribers: n['burst-subscribers'], timeoutSeconds: n['burst-timeout-seconds'], withinSeconds: n['burst-within-seconds'] })).report,
+        (
+          await burst(ctx, {
+            events: n['burst-events'],
+            subscribers: n['burst-subscribers'],
+            timeoutSeconds: n['burst-timeout-seconds'],
+            withinSeconds: n['burst-within-seconds'],
+          })
+        ).report,
       history: () =>
-        history(ctx, { rows: n['history-rows'], queries: n['history-queries'], symbols: n['history-symbols'], days: n['history-days'], warmupQueries: n['history-warmup'] }),
+        history(ctx, {
+          rows: n['history-rows'],
+          queries: n['history-queries'],
+          symbols: n['history-symbols'],
+          days: n['history-days'],
+          warmupQueries: n['history-warmup'],
+        }),
       memory: () => memory(ctx, { subscribers: n['memory-subscribers'], limitMb: n['memory-limit-mb'] }),
     };
 
@@ -177,7 +212,12 @@ async function main(options: Options): Promise<number> {
     rows,
     scenarios: reports,
     fanOutCdf: curves
-      ? Object.fromEntries(curves.map((c) => [c.label.startsWith('Patternwire') ? 'patternwire' : 'baseline', { count: c.sorted.length, points: cdfPointsRounded(c.sorted) }]))
+      ? Object.fromEntries(
+          curves.map((c) => [
+            c.label.startsWith('Patternwire') ? 'patternwire' : 'baseline',
+            { count: c.sorted.length, points: cdfPointsRounded(c.sorted) },
+          ]),
+        )
       : null,
     failures,
   };
@@ -192,7 +232,7 @@ async function main(options: Options): Promise<number> {
     const p = fanOutParams as { subscribers: number; rate: number; seconds: number };
     const subtitle =
       `${p.subscribers} subscribers, no filter, ${p.rate} events/s for ${p.seconds} s, ${n.runs} run(s) pooled · ` +
-      `${machine['cpuModel']}, ${machine['cores']} cores shared by everything · ${String(machine['date']).slice(0, 10)}`;
+      `${machine.cpuModel}, ${machine.cores} cores shared by everything · ${machine.date.slice(0, 10)}`;
     write(
       'svg',
       cdfSvg(curves, 'fan-out: delivery latency CDF, Patternwire vs baseline', subtitle, [
@@ -207,7 +247,9 @@ async function main(options: Options): Promise<number> {
   console.log('');
   for (const r of reports) for (const note of r.notes) console.log(`${r.scenario}: ${note}`);
   const unmet = rows.filter((r) => r.met === false);
-  console.log(`\n${rows.filter((r) => r.met === true).length} targets met, ${unmet.length} not met${failures.length ? `, ${failures.length} failure(s): ${failures.map((f) => f.scenario).join(', ')}` : ''}.`);
+  console.log(
+    `\n${rows.filter((r) => r.met === true).length} targets met, ${unmet.length} not met${failures.length ? `, ${failures.length} failure(s): ${failures.map((f) => f.scenario).join(', ')}` : ''}.`,
+  );
   if (options.cpuProf) {
     console.log('');
     // Start-up (module loading under tsx) would dominate: leave out the time the children took to get ready.
@@ -222,7 +264,8 @@ async function main(options: Options): Promise<number> {
 function cdfPointsRounded(sorted: Float64Array): [number, number][] {
   const out: [number, number][] = [];
   const step = Math.max(1, Math.floor(sorted.length / 200));
-  for (let i = 0; i < sorted.length; i += step) out.push([Math.round(sorted[i]! * 1000) / 1000, Math.round(((i + 1) / sorted.length) * 10000) / 10000]);
+  for (let i = 0; i < sorted.length; i += step)
+    out.push([Math.round(sorted[i]! * 1000) / 1000, Math.round(((i + 1) / sorted.length) * 10000) / 10000]);
   if (sorted.length) out.push([Math.round(sorted[sorted.length - 1]! * 1000) / 1000, 1]);
   return out;
 }

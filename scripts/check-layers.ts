@@ -74,7 +74,10 @@ export function readImports(srcDir: string): Map<string, string[]> {
   const imports = new Map<string, string[]>();
   for (const f of files) {
     const text = readFileSync(path.join(srcDir, f), 'utf8');
-    imports.set(f.split(path.sep).join('/'), [...text.matchAll(IMPORT)].map((m) => (m[1] ?? m[2])!));
+    imports.set(
+      f.split(path.sep).join('/'),
+      [...text.matchAll(IMPORT)].map((m) => (m[1] ?? m[2])!),
+    );
   }
   return imports;
 }

@@ -25,14 +25,15 @@ const ROLES: Record<string, Roles> = {
   worker: { worker: true },
 };
 
-
 async function serve(command: string, config: Config): Promise<void> {
   const roles = ROLES[command]!;
   const logger = createLogger(config.logLevel);
   const log = logger.info;
   if (command !== 'all' && !config.databaseUrl && (roles.api || roles.worker)) {
     // PGlite is one process's file: separate processes must share a real PostgreSQL.
-    throw new ConfigError(`DATABASE_URL is required for \`${command}\`: separate processes share one PostgreSQL (only \`all\` may use the embedded database).`);
+    throw new ConfigError(
+      `DATABASE_URL is required for \`${command}\`: separate processes share one PostgreSQL (only \`all\` may use the embedded database).`,
+    );
   }
   const lifecycle = createLifecycle(log);
   exitOnSignals(lifecycle, config.shutdownTimeoutMs, log);
@@ -42,7 +43,11 @@ async function serve(command: string, config: Config): Promise<void> {
   }
   try {
     const system = await startSystem(config, roles, lifecycle, logger);
-    const db = system.database ? (system.database.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}/pglite` : 'PostgreSQL') : null;
+    const db = system.database
+      ? system.database.kind === 'pglite'
+        ? `embedded PGlite in ${config.dataDir}/pglite`
+        : 'PostgreSQL'
+      : null;
     if (system.api) log(`Patternwire ${command}: GraphiQL at ${system.api.url}/graphql${db ? ` (database: ${db})` : ''}`);
     else log(`Patternwire ${command} running${db ? ` (database: ${db})` : ''}`);
   } catch (err) {

@@ -39,7 +39,9 @@ export async function runDemo(config: Config, args: string[]): Promise<number> {
     console.log(`Patternwire demo ${run}: subscribing at ${wsUrl}`);
     await new Promise<void>((resolve, reject) => {
       client.on('connected', () => resolve());
-      client.on('closed', (e) => reject(new Error(`could not connect to ${wsUrl} (close code ${(e as { code?: number }).code ?? '?'})`)));
+      client.on('closed', (e) =>
+        reject(new Error(`could not connect to ${wsUrl} (close code ${(e as { code?: number }).code ?? '?'})`)),
+      );
     });
     let healthReady!: () => void;
     const firstHealth = new Promise<void>((resolve) => (healthReady = resolve));
@@ -47,10 +49,15 @@ export async function runDemo(config: Config, args: string[]): Promise<number> {
       const p = d['patternAlert'] as { eventId: string; tier: string; priority: string; id: string };
       arrived(p.eventId, `id ${p.id} ${p.tier} ${p.priority}`);
     });
-    subscribe(client, `subscription($jobId: ID) { backtestProgress(jobId: $jobId) { jobId progress status } }`, (d) => {
-      const p = d['backtestProgress'] as { progress: number; status: string };
-      arrived(`progress-${p.progress}`, p.status);
-    }, { jobId });
+    subscribe(
+      client,
+      `subscription($jobId: ID) { backtestProgress(jobId: $jobId) { jobId progress status } }`,
+      (d) => {
+        const p = d['backtestProgress'] as { progress: number; status: string };
+        arrived(`progress-${p.progress}`, p.status);
+      },
+      { jobId },
+    );
     subscribe(client, `subscription { systemHealth { publisher { status source } pipeline { status } } }`, (d) => {
       healthReady();
       const h = d['systemHealth'] as { publisher: { status: string; source: string } | null; pipeline: { status: string } };
@@ -113,7 +120,12 @@ export async function runDemo(config: Config, args: string[]): Promise<number> {
   }
 }
 
-function subscribe(client: Client, query: string, onData: (data: Record<string, unknown>) => void, variables?: Record<string, unknown>) {
+function subscribe(
+  client: Client,
+  query: string,
+  onData: (data: Record<string, unknown>) => void,
+  variables?: Record<string, unknown>,
+) {
   client.subscribe<Record<string, unknown>>(
     { query, variables },
     {

@@ -1,7 +1,13 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createAlertClient, type Alert, type AlertClient, type AlertClientOptions, type AlertClientState } from '../src/client/alert-client.js';
+import {
+  createAlertClient,
+  type Alert,
+  type AlertClient,
+  type AlertClientOptions,
+  type AlertClientState,
+} from '../src/client/alert-client.js';
 import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils/env.js';
 import { eventually, gql } from './utils/graphql.js';
 import { startTestSystem, type TestSystem } from './utils/system.js';
@@ -29,7 +35,9 @@ afterAll(() => disposers.run());
 const detection = (eventId: string, symbol: string, confidence = 0.75) =>
   JSON.stringify({ event_id: eventId, pattern: 'BreakoutBO', symbol, confidence, timestamp: Date.now() / 1000 });
 
-type PatternsPage = { patterns: { nodes: { id: string; eventId: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+type PatternsPage = {
+  patterns: { nodes: { id: string; eventId: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+};
 
 /** Stored detections of `symbol`, oldest first (the query pages newest first). */
 async function stored(httpUrl: string, symbol: string): Promise<{ id: string; eventId: string }[]> {
@@ -49,7 +57,10 @@ async function stored(httpUrl: string, symbol: string): Promise<{ id: string; ev
 }
 
 async function subscriberCount(httpUrl: string): Promise<number> {
-  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(httpUrl, `{ systemHealth { pipeline { subscribers } } }`);
+  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(
+    httpUrl,
+    `{ systemHealth { pipeline { subscribers } } }`,
+  );
   return body.data!.systemHealth.pipeline.subscribers;
 }
 
@@ -90,8 +101,11 @@ function startClient(options: Omit<AlertClientOptions, 'onAlert' | 'webSocketImp
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Absence shows only as quiet: nothing new (alerts, sockets, states, errors) for `quietMs`. */
-const quiet = (h: { alerts: unknown[]; sockets: unknown[]; states: unknown[]; errors: unknown[] }, quietMs: number, what: string) =>
-  waitForQuiet(() => h.alerts.length + h.sockets.length + h.states.length + h.errors.length, { quietMs, what });
+const quiet = (
+  h: { alerts: unknown[]; sockets: unknown[]; states: unknown[]; errors: unknown[] },
+  quietMs: number,
+  what: string,
+) => waitForQuiet(() => h.alerts.length + h.sockets.length + h.states.length + h.errors.length, { quietMs, what });
 const ids = (alerts: Alert[]) => alerts.map((a) => a.id);
 const increasing = (list: string[]) => list.every((id, i) => i === 0 || BigInt(id) > BigInt(list[i - 1]!));
 
@@ -124,10 +138,14 @@ describe('createAlertClient', () => {
   it('with `after`, replays the stored ones oldest first, then continues live', async () => {
     const symbol = 'ACREPLAY';
     for (let i = 0; i < 5; i++) await publisher.publish(t.config.channels.patterns, detection(`${t.id}-old-${i}`, symbol));
-    const old = await eventually(async () => {
-      const rows = await stored(system.httpUrl, symbol);
-      return rows.length === 5 ? rows : null;
-    }, 10_000, '5 stored');
+    const old = await eventually(
+      async () => {
+        const rows = await stored(system.httpUrl, symbol);
+        return rows.length === 5 ? rows : null;
+      },
+      10_000,
+      '5 stored',
+    );
 
     const h = startClient({ url: system.wsUrl, filter: { symbols: [symbol] }, after: old[1]!.id });
     expect(h.client.lastId()).toBe(old[1]!.id);
@@ -155,7 +173,11 @@ describe('createAlertClient', () => {
     const api = await startTestSystem(disposers, t.config, { api: true });
     const proxy = await createTcpProxy(disposers, api.api!.port);
     const before = await subscriberCount(api.httpUrl);
-    const h = startClient({ url: `ws://127.0.0.1:${proxy.port}/graphql`, filter: { symbols: [symbol] }, backoff: { initialMs: 100, maxMs: 2_000 } });
+    const h = startClient({
+      url: `ws://127.0.0.1:${proxy.port}/graphql`,
+      filter: { symbols: [symbol] },
+      backoff: { initialMs: 100, maxMs: 2_000 },
+    });
     await eventually(async () => (await subscriberCount(api.httpUrl)) > before, 5_000, 'the API to hold the subscription');
 
     const TOTAL = 1_500;
@@ -190,10 +212,14 @@ describe('createAlertClient', () => {
     await burst;
     const burstEndedAt = Date.now();
 
-    const rows = await eventually(async () => {
-      const r = await stored(system.httpUrl, symbol);
-      return r.length >= TOTAL ? r : null;
-    }, 30_000, `${TOTAL} stored`);
+    const rows = await eventually(
+      async () => {
+        const r = await stored(system.httpUrl, symbol);
+        return r.length >= TOTAL ? r : null;
+      },
+      30_000,
+      `${TOTAL} stored`,
+    );
     await eventually(() => h.alerts.length >= rows.length, 30_000, `all ${rows.length} alerts at the client`);
     await quiet(h, 500, 'late duplicates');
 
@@ -232,7 +258,9 @@ describe('createAlertClient', () => {
     // half of initialMs * 2^k (the helper's jitter is 0.5..1), so the floor doubles each time.
     expect(attemptsWhileCut.length).toBeGreaterThanOrEqual(2);
     expect(attemptsWhileCut.length).toBeLessThanOrEqual(6);
-    gaps.forEach((gap, k) => expect(gap, `wait before attempt ${k + 2} of the outage`).toBeGreaterThanOrEqual(0.9 * 100 * 2 ** k));
+    gaps.forEach((gap, k) =>
+      expect(gap, `wait before attempt ${k + 2} of the outage`).toBeGreaterThanOrEqual(0.9 * 100 * 2 ** k),
+    );
   });
 
   it('stops and reports BAD_USER_INPUT for a bad filter instead of retrying', async () => {
@@ -256,7 +284,11 @@ describe('createAlertClient', () => {
     await eventually(async () => (await stored(system.httpUrl, symbol)).length === 1, 5_000, 'the earlier detection stored');
     const api = await startTestSystem(disposers, t.config, { api: true });
     const proxy = await createTcpProxy(disposers, api.api!.port);
-    const h = startClient({ url: `ws://127.0.0.1:${proxy.port}/graphql`, filter: { symbols: [symbol] }, backoff: { initialMs: 50, maxMs: 200 } });
+    const h = startClient({
+      url: `ws://127.0.0.1:${proxy.port}/graphql`,
+      filter: { symbols: [symbol] },
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
     await eventually(() => h.client.lastId() !== null, 5_000, 'the client to read the newest id');
     proxy.cut();
     for (let i = 0; i < 5; i++) await publisher.publish(t.config.channels.patterns, detection(`${t.id}-while-cut-${i}`, symbol));
@@ -299,7 +331,11 @@ describe('createAlertClient', () => {
     expect(live.alerts).toEqual([]);
 
     // Closed while waiting to reconnect (the proxy refuses connections).
-    const waiting = startClient({ url: `ws://127.0.0.1:${proxy.port}/graphql`, filter: { symbols: [symbol] }, backoff: { initialMs: 200 } });
+    const waiting = startClient({
+      url: `ws://127.0.0.1:${proxy.port}/graphql`,
+      filter: { symbols: [symbol] },
+      backoff: { initialMs: 200 },
+    });
     await eventually(() => waiting.client.state() === 'live', 5_000, 'state live');
     proxy.cut();
     await eventually(() => waiting.client.state() === 'reconnecting', 2_000, 'state reconnecting');

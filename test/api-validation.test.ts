@@ -114,22 +114,77 @@ describe('GraphQL: arguments the client got wrong are BAD_USER_INPUT and named',
       /since.*until/,
     ],
     // PostgreSQL text cannot hold NUL, and a lone surrogate is not text: both are the client's to fix.
-    ['filter.symbols with NUL (variable)', 'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }', { f: { symbols: ['IB\u0000M'] } }, /filter\.symbols/],
-    ['filter.symbols with NUL (literal)', '{ patterns(filter: { symbols: ["IB\\u0000M"] }) { nodes { id } } }', undefined, /filter\.symbols/],
-    ['filter.patterns with NUL on a tier query', 'query($f: PatternFilter) { dailyPatterns(filter: $f) { nodes { id } } }', { f: { patterns: ['\u0000'] } }, /filter\.patterns/],
-    ['filter.symbols with a lone high surrogate', 'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }', { f: { symbols: ['A\ud800'] } }, /filter\.symbols/],
-    ['filter.patterns with a lone low surrogate', 'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }', { f: { patterns: ['Doji', '\udc00x'] } }, /filter\.patterns/],
+    [
+      'filter.symbols with NUL (variable)',
+      'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }',
+      { f: { symbols: ['IB\u0000M'] } },
+      /filter\.symbols/,
+    ],
+    [
+      'filter.symbols with NUL (literal)',
+      '{ patterns(filter: { symbols: ["IB\\u0000M"] }) { nodes { id } } }',
+      undefined,
+      /filter\.symbols/,
+    ],
+    [
+      'filter.patterns with NUL on a tier query',
+      'query($f: PatternFilter) { dailyPatterns(filter: $f) { nodes { id } } }',
+      { f: { patterns: ['\u0000'] } },
+      /filter\.patterns/,
+    ],
+    [
+      'filter.symbols with a lone high surrogate',
+      'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }',
+      { f: { symbols: ['A\ud800'] } },
+      /filter\.symbols/,
+    ],
+    [
+      'filter.patterns with a lone low surrogate',
+      'query($f: PatternFilter) { patterns(filter: $f) { nodes { id } } }',
+      { f: { patterns: ['Doji', '\udc00x'] } },
+      /filter\.patterns/,
+    ],
     ['rejectedEvents(first: 1000)', '{ rejectedEvents(first: 1000) { id } }', undefined, /\bfirst\b/],
     // Wrong GraphQL types: graphql-js reports these before any resolver runs.
-    ['$first: Int given "ten"', 'query($first: Int) { patterns(first: $first) { nodes { id } } }', { first: 'ten' }, /\$first.*"first"/],
-    ['$n: Int given 1.5, passed to first', 'query($n: Int) { patterns(first: $n) { nodes { id } } }', { n: 1.5 }, /argument "first"/],
+    [
+      '$first: Int given "ten"',
+      'query($first: Int) { patterns(first: $first) { nodes { id } } }',
+      { first: 'ten' },
+      /\$first.*"first"/,
+    ],
+    [
+      '$n: Int given 1.5, passed to first',
+      'query($n: Int) { patterns(first: $n) { nodes { id } } }',
+      { n: 1.5 },
+      /argument "first"/,
+    ],
     ['first: "ten" (literal)', '{ patterns(first: "ten") { nodes { id } } }', undefined, /argument "first"/],
-    ['filter.tiers: [WEEKLY] (literal)', '{ patterns(filter: { tiers: [WEEKLY] }) { nodes { id } } }', undefined, /filter\.tiers/],
-    ['filter.minConfidence: "high" (literal)', '{ patterns(filter: { minConfidence: "high" }) { nodes { id } } }', undefined, /filter\.minConfidence/],
+    [
+      'filter.tiers: [WEEKLY] (literal)',
+      '{ patterns(filter: { tiers: [WEEKLY] }) { nodes { id } } }',
+      undefined,
+      /filter\.tiers/,
+    ],
+    [
+      'filter.minConfidence: "high" (literal)',
+      '{ patterns(filter: { minConfidence: "high" }) { nodes { id } } }',
+      undefined,
+      /filter\.minConfidence/,
+    ],
     ['filter.bogus (unknown input field)', '{ patterns(filter: { bogus: 1 }) { nodes { id } } }', undefined, /filter.*bogus/],
     ['$id: ID! not provided', 'query($id: ID!) { pattern(id: $id) { id } }', {}, /\$id.*"id"/],
-    ['$tiers given an unknown enum value', 'query($t: [Tier!]) { patterns(filter: { tiers: $t }) { nodes { id } } }', { t: ['WEEKLY'] }, /filter\.tiers/],
-    ['bad default value of a variable', 'query($first: Int = "ten") { patterns(first: $first) { nodes { id } } }', undefined, /\$first/],
+    [
+      '$tiers given an unknown enum value',
+      'query($t: [Tier!]) { patterns(filter: { tiers: $t }) { nodes { id } } }',
+      { t: ['WEEKLY'] },
+      /filter\.tiers/,
+    ],
+    [
+      'bad default value of a variable',
+      'query($first: Int = "ten") { patterns(first: $first) { nodes { id } } }',
+      undefined,
+      /\$first/,
+    ],
   ];
 
   it.each(cases)('%s', async (_name, query, variables, names) => {
@@ -167,9 +222,14 @@ describe('GraphQL: arguments the client got wrong are BAD_USER_INPUT and named',
   it('does the same over graphql-ws for a subscription', async () => {
     const client = createWsClient(disposers, system.wsUrl);
     const byResolver = collect(client, 'subscription { patternAlert(after: "zz") { id } }');
-    const byVariable = collect(client, 'subscription($after: ID) { patternAlert(after: $after) { id } }', { after: { not: 'an id' } });
+    const byVariable = collect(client, 'subscription($after: ID) { patternAlert(after: $after) { id } }', {
+      after: { not: 'an id' },
+    });
     const [result] = await byResolver.waitFor(1);
-    expect(result!.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/\bafter\b/) });
+    expect(result!.errors?.[0]).toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT' },
+      message: expect.stringMatching(/\bafter\b/),
+    });
     const [variableResult] = await byVariable.waitFor(1);
     expect(variableResult!.errors?.[0]).toMatchObject({
       extensions: { code: 'BAD_USER_INPUT' },
@@ -179,9 +239,16 @@ describe('GraphQL: arguments the client got wrong are BAD_USER_INPUT and named',
     // Not text PostgreSQL (or anyone) can store: refused before any replay query.
     for (const symbol of ['A\u0000B', '\ud83d']) {
       for (const after of [null, '0']) {
-        const bad = collect(client, 'subscription($f: PatternFilter, $after: ID) { patternAlert(filter: $f, after: $after) { id } }', { f: { symbols: [symbol] }, after });
+        const bad = collect(
+          client,
+          'subscription($f: PatternFilter, $after: ID) { patternAlert(filter: $f, after: $after) { id } }',
+          { f: { symbols: [symbol] }, after },
+        );
         const [r] = await bad.waitFor(1);
-        expect(r!.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/filter\.symbols/) });
+        expect(r!.errors?.[0]).toMatchObject({
+          extensions: { code: 'BAD_USER_INPUT' },
+          message: expect.stringMatching(/filter\.symbols/),
+        });
       }
     }
 
@@ -189,7 +256,10 @@ describe('GraphQL: arguments the client got wrong are BAD_USER_INPUT and named',
     const byLiteral = collect(client, 'subscription { patternAlert(filter: { since: "yesterday" }) { id } }');
     await expect.poll(() => byLiteral.errors().length, { timeout: 5_000 }).toBeGreaterThan(0);
     const literalErrors = byLiteral.errors().flat() as GqlError[];
-    expect(literalErrors[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' }, message: expect.stringMatching(/filter\.since/) });
+    expect(literalErrors[0]).toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT' },
+      message: expect.stringMatching(/filter\.since/),
+    });
   });
 });
 
@@ -216,7 +286,8 @@ describe('GraphQL: unexpected faults are masked', () => {
     expect(error!.extensions?.['code']).toBe('INTERNAL_SERVER_ERROR');
     expect(error!.message).toBe('Unexpected error.');
     const text = JSON.stringify(body);
-    for (const leak of ['rejected_events', 'relation', 'select', 'does not exist', 'stack']) expect(text.toLowerCase()).not.toContain(leak);
+    for (const leak of ['rejected_events', 'relation', 'select', 'does not exist', 'stack'])
+      expect(text.toLowerCase()).not.toContain(leak);
     // The cause is logged, for the operator.
     expect(broken.logs.some((l) => l.includes('internal error') && l.includes('rejected_events'))).toBe(true);
   });
@@ -241,7 +312,8 @@ interface Connection {
   nodes: Node[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
-const CONNECTION = 'edges { cursor node { id } } nodes { id symbol pattern tier confidence priority detectedAt } pageInfo { hasNextPage endCursor }';
+const CONNECTION =
+  'edges { cursor node { id } } nodes { id symbol pattern tier confidence priority detectedAt } pageInfo { hasNextPage endCursor }';
 
 async function page(field: string, args: Record<string, unknown>): Promise<Connection> {
   const { body } = await gql<Record<string, Connection>>(
@@ -261,13 +333,45 @@ describe('GraphQL: paging and filters over real rows', () => {
     // detectedAt goes backwards while ids go up: the order is by id, not by time.
     paged = [];
     for (let i = 0; i < 7; i++) {
-      paged.push(await store({ symbol: 'PAGE', pattern: 'Doji', confidence: 0.7, detectedAt: new Date(Date.UTC(2026, 0, 20 - i)) }));
+      paged.push(
+        await store({ symbol: 'PAGE', pattern: 'Doji', confidence: 0.7, detectedAt: new Date(Date.UTC(2026, 0, 20 - i)) }),
+      );
     }
-    f['a1'] = await store({ symbol: 'FLTA', pattern: 'BreakoutBO', confidence: 0.95, tier: 'daily', detectedAt: new Date('2026-01-01T00:00:00Z') });
-    f['b2'] = await store({ symbol: 'FLTB', pattern: 'Doji', confidence: 0.85, tier: 'intraday', detectedAt: new Date('2026-01-02T00:00:00Z') });
-    f['c3'] = await store({ symbol: 'FLTC', pattern: 'ComboX', confidence: 0.75, tier: 'combo', detectedAt: new Date('2026-01-03T00:00:00Z') });
-    f['a4'] = await store({ symbol: 'FLTA', pattern: 'doji', confidence: 0.65, tier: 'daily', detectedAt: new Date('2026-01-04T00:00:00Z') });
-    f['b5'] = await store({ symbol: 'FLTB', pattern: 'Hammer', confidence: 0.55, tier: 'intraday', detectedAt: new Date('2026-01-05T00:00:00.000Z') });
+    f['a1'] = await store({
+      symbol: 'FLTA',
+      pattern: 'BreakoutBO',
+      confidence: 0.95,
+      tier: 'daily',
+      detectedAt: new Date('2026-01-01T00:00:00Z'),
+    });
+    f['b2'] = await store({
+      symbol: 'FLTB',
+      pattern: 'Doji',
+      confidence: 0.85,
+      tier: 'intraday',
+      detectedAt: new Date('2026-01-02T00:00:00Z'),
+    });
+    f['c3'] = await store({
+      symbol: 'FLTC',
+      pattern: 'ComboX',
+      confidence: 0.75,
+      tier: 'combo',
+      detectedAt: new Date('2026-01-03T00:00:00Z'),
+    });
+    f['a4'] = await store({
+      symbol: 'FLTA',
+      pattern: 'doji',
+      confidence: 0.65,
+      tier: 'daily',
+      detectedAt: new Date('2026-01-04T00:00:00Z'),
+    });
+    f['b5'] = await store({
+      symbol: 'FLTB',
+      pattern: 'Hammer',
+      confidence: 0.55,
+      tier: 'intraday',
+      detectedAt: new Date('2026-01-05T00:00:00.000Z'),
+    });
   });
 
   const ids = (...keys: string[]) => keys.map((k) => String(f[k]!.id)).sort((a, b) => Number(b) - Number(a));
@@ -275,7 +379,10 @@ describe('GraphQL: paging and filters over real rows', () => {
 
   it('serves newest first by id, edges[].cursor is the node id, endCursor the last id', async () => {
     const c = await page('patterns', { filter: { symbols: ['PAGE'] }, first: 3 });
-    const expected = [...paged].reverse().slice(0, 3).map((r) => String(r.id));
+    const expected = [...paged]
+      .reverse()
+      .slice(0, 3)
+      .map((r) => String(r.id));
     expect(c.nodes.map((n) => n.id)).toEqual(expected);
     expect(c.edges.map((e) => e.cursor)).toEqual(expected);
     expect(c.edges.map((e) => e.node.id)).toEqual(expected);
@@ -306,7 +413,10 @@ describe('GraphQL: paging and filters over real rows', () => {
   });
 
   it('walks every stored row exactly once without a filter', async () => {
-    const all = await system.database!.db.select({ id: patternDetections.id }).from(patternDetections).orderBy(desc(patternDetections.id));
+    const all = await system
+      .database!.db.select({ id: patternDetections.id })
+      .from(patternDetections)
+      .orderBy(desc(patternDetections.id));
     const seen: string[] = [];
     let after: string | null = null;
     for (let guard = 0; guard < 100; guard++) {
@@ -355,7 +465,9 @@ describe('GraphQL: paging and filters over real rows', () => {
   it('fixes the tier of dailyPatterns / intradayPatterns / comboPatterns', async () => {
     const daily = await page('dailyPatterns', { filter: { symbols: FLT }, first: 50 });
     expect(daily.nodes.map((n) => n.id)).toEqual(ids('a1', 'a4'));
-    expect((await page('intradayPatterns', { filter: { symbols: FLT }, first: 50 })).nodes.map((n) => n.id)).toEqual(ids('b2', 'b5'));
+    expect((await page('intradayPatterns', { filter: { symbols: FLT }, first: 50 })).nodes.map((n) => n.id)).toEqual(
+      ids('b2', 'b5'),
+    );
     expect((await page('comboPatterns', { filter: { symbols: FLT }, first: 50 })).nodes.map((n) => n.id)).toEqual(ids('c3'));
     const none = await page('dailyPatterns', { filter: { tiers: ['INTRADAY'] }, first: 50 });
     expect(none).toEqual({ edges: [], nodes: [], pageInfo: { hasNextPage: false, endCursor: null } });
@@ -383,14 +495,32 @@ describe('GraphQL: paging and filters over real rows', () => {
 });
 
 interface RestBody {
-  patterns: { id: string; symbol: string; pattern_type: string; confidence: number; tier: string; priority: string; detection_timestamp: string; timeframe: string | null; metadata: unknown }[];
+  patterns: {
+    id: string;
+    symbol: string;
+    pattern_type: string;
+    confidence: number;
+    tier: string;
+    priority: string;
+    detection_timestamp: string;
+    timeframe: string | null;
+    metadata: unknown;
+  }[];
   metadata: { count: number; tier: string; confidence_min: number; symbols_filter: string[] | 'all'; response_time_ms: number };
 }
 
-async function rest(path: string, init?: RequestInit): Promise<{ status: number; type: string | null; body: unknown; headers: Headers }> {
+async function rest(
+  path: string,
+  init?: RequestInit,
+): Promise<{ status: number; type: string | null; body: unknown; headers: Headers }> {
   const res = await fetch(`${system.httpUrl}${path}`, init);
   const text = await res.text();
-  return { status: res.status, type: res.headers.get('content-type'), body: text ? (JSON.parse(text) as unknown) : null, headers: res.headers };
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    body: text ? (JSON.parse(text) as unknown) : null,
+    headers: res.headers,
+  };
 }
 
 describe('REST compatibility (§3)', () => {
@@ -473,7 +603,10 @@ describe('REST compatibility (§3)', () => {
       ['combo', w['c2']!],
     ] as const) {
       const body = (await rest(`/api/patterns/${tier}?symbols=RWIN`)).body as RestBody;
-      expect(body.patterns.map((p) => p.id), tier).toEqual([String(inside.id)]);
+      expect(
+        body.patterns.map((p) => p.id),
+        tier,
+      ).toEqual([String(inside.id)]);
     }
   });
 

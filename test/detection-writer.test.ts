@@ -68,7 +68,9 @@ describe('storing a batch', () => {
     const writer = createDetectionWriter({ database: db, pubsub: openPubSub() });
     const write = (e: PatternEvent) => writer.write({ event: e, classification: classifyDetection(e) });
     // Written together, so they share one batch: the repeat of `-a` inside it is skipped.
-    await Promise.all([event(`${id}-a`, pattern, '1d'), event(`${id}-b`, pattern, '5m'), event(`${id}-a`, pattern, '1d')].map(write));
+    await Promise.all(
+      [event(`${id}-a`, pattern, '1d'), event(`${id}-b`, pattern, '5m'), event(`${id}-a`, pattern, '1d')].map(write),
+    );
     await write(event(`${id}-b`, pattern, '5m'));
     const rows = await db.db.query.patternDetections.findMany({ where: (d, { like }) => like(d.eventId, `${id}-%`) });
     expect(rows.map((r) => r.eventId).sort()).toEqual([`${id}-a`, `${id}-b`]);
@@ -96,7 +98,9 @@ describe('detection writer', () => {
         return writers[i % 2]!.write({ event: e, classification: classifyDetection(e) });
       }),
     );
-    await waitFor(() => received.length >= N, { timeoutMs: 5_000, intervalMs: 20, what: `${N} published` }).catch(() => undefined);
+    await waitFor(() => received.length >= N, { timeoutMs: 5_000, intervalMs: 20, what: `${N} published` }).catch(
+      () => undefined,
+    );
     expect(received).toHaveLength(N);
     for (let i = 1; i < received.length; i++) expect(received[i]).toBeGreaterThan(received[i - 1]!);
 
@@ -141,7 +145,11 @@ describe('detection writer', () => {
     // anything else that write sent (e.g. the orphans a second time), so its arrival ends the count.
     const marker = event(`${run}-marker`);
     await writer.write({ event: marker, classification: classifyDetection(marker) });
-    await waitFor(() => received.length >= 5, { timeoutMs: 3_000, intervalMs: 20, what: 'the orphans, the fresh row and the marker' }).catch(() => undefined);
+    await waitFor(() => received.length >= 5, {
+      timeoutMs: 3_000,
+      intervalMs: 20,
+      what: 'the orphans, the fresh row and the marker',
+    }).catch(() => undefined);
     const orphanIds = orphans.rows.map((o) => o.id);
     expect(received.slice(0, 3)).toEqual(orphanIds);
     expect(received).toHaveLength(5);
@@ -156,8 +164,10 @@ describe('detection writer', () => {
     const plan = await db.db.transaction(async (tx) => {
       // Without this a table this small is read sequentially whatever the query says.
       await tx.execute(sql`SET LOCAL enable_seqscan = off`);
-      const result = await tx.execute(sql`EXPLAIN (FORMAT JSON) ${storeForPublicationSql([{ event: e, classification: classifyDetection(e) }])}`);
-      return ((result as unknown as { rows: { 'QUERY PLAN': { Plan: PlanNode }[] }[] }).rows[0]!['QUERY PLAN'][0]!).Plan;
+      const result = await tx.execute(
+        sql`EXPLAIN (FORMAT JSON) ${storeForPublicationSql([{ event: e, classification: classifyDetection(e) }])}`,
+      );
+      return (result as { rows: { 'QUERY PLAN': { Plan: PlanNode }[] }[] }).rows[0]!['QUERY PLAN'][0]!.Plan;
     });
     const nodes: PlanNode[] = [];
     const walk = (n: PlanNode) => {
@@ -167,7 +177,10 @@ describe('detection writer', () => {
     walk(plan);
     // The bound is an index condition (a plain or bitmap index scan), not a filter over every row.
     const conditions = nodes.map((n) => n['Index Cond']).filter(Boolean);
-    expect(conditions.some((c) => /^\(id > \$\d+\)$/.test(c!)), `index conditions: ${conditions.join(', ')}`).toBe(true);
+    expect(
+      conditions.some((c) => /^\(id > \$\d+\)$/.test(c!)),
+      `index conditions: ${conditions.join(', ')}`,
+    ).toBe(true);
     expect(nodes.filter((n) => n['Join Filter']?.includes('last_published_id'))).toEqual([]);
   });
 });

@@ -100,15 +100,27 @@ describe('fault: the API process is killed and restarted mid-burst', () => {
     const stored = await storedStats(databaseUrl, t.id, events);
     const reports = [all, filtered, late].map((s) => s.report(stored));
     console.log(
-      summaryLine('fault 3: API SIGKILL + restart', N, stored, reports,
-        `at kill: sent=${atKill.sent} all=${atKill.all} filtered=${atKill.filtered}; API down ${downMs} ms (restart incl. start-up); at restart: sent=${atRestart.sent} all=${atRestart.all} filtered=${atRestart.filtered}; reconnects ${clients.map((c) => c.reconnects()).join('/')}; total ${Date.now() - started} ms`),
+      summaryLine(
+        'fault 3: API SIGKILL + restart',
+        N,
+        stored,
+        reports,
+        `at kill: sent=${atKill.sent} all=${atKill.all} filtered=${atKill.filtered}; API down ${downMs} ms (restart incl. start-up); at restart: sent=${atRestart.sent} all=${atRestart.all} filtered=${atRestart.filtered}; reconnects ${clients.map((c) => c.reconnects()).join('/')}; total ${Date.now() - started} ms`,
+      ),
     );
 
     expect(atRestart.sent).toBeLessThan(N);
     expect(deadProcesses(procs)).toEqual([]);
     expect(stored).toMatchObject({ rows: N, distinct: N, missing: 0 });
     for (const r of reports) {
-      expect(r, r.name).toMatchObject({ received: r.expected, distinct: r.expected, duplicates: 0, missing: 0, unexpected: 0, wrongIds: 0 });
+      expect(r, r.name).toMatchObject({
+        received: r.expected,
+        distinct: r.expected,
+        duplicates: 0,
+        missing: 0,
+        unexpected: 0,
+        wrongIds: 0,
+      });
     }
     for (const c of clients) expect(c.reconnects()).toBeGreaterThanOrEqual(1);
     const lateReport = late.report();

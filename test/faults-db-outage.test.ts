@@ -58,7 +58,7 @@ describe('fault: PostgreSQL unreachable mid-burst', () => {
       startRole(disposers, 'worker', env),
       startRole(disposers, 'worker', env),
     ]);
-    const procs = { api: api!, worker1: worker1!, worker2: worker2! };
+    const procs = { api: api, worker1: worker1, worker2: worker2 };
     const httpUrl = `http://127.0.0.1:${port}`;
     const wsUrl = `ws://127.0.0.1:${port}/graphql`;
 
@@ -87,8 +87,16 @@ describe('fault: PostgreSQL unreachable mid-burst', () => {
     const cutAt = Date.now();
     // While the database is away nothing is stored (checked directly, not through the proxy):
     // jobs fail and wait in the delayed set for their retry.
-    await eventually(async () => ((await queue.getJobCounts('delayed'))['delayed'] ?? 0) > 0, 20_000, 'jobs to fail and wait for a retry during the outage');
-    const midOutage = { sent: burst.sent(), stored: await countStored(directUrl, t.id), delayed: (await queue.getJobCounts('delayed'))['delayed'] };
+    await eventually(
+      async () => ((await queue.getJobCounts('delayed'))['delayed'] ?? 0) > 0,
+      20_000,
+      'jobs to fail and wait for a retry during the outage',
+    );
+    const midOutage = {
+      sent: burst.sent(),
+      stored: await countStored(directUrl, t.id),
+      delayed: (await queue.getJobCounts('delayed'))['delayed'],
+    };
     await burst.reached(RESTORE_AT);
     const atRestore = { sent: burst.sent(), stored: await countStored(directUrl, t.id) };
     proxy.restore();
@@ -110,8 +118,13 @@ describe('fault: PostgreSQL unreachable mid-burst', () => {
     const reruns = await rerunJobs(queue);
     const reports = [all, filtered, late].map((s) => s.report(stored));
     console.log(
-      summaryLine('fault 2: PostgreSQL cut mid-burst', N, stored, reports,
-        `outage ${restoredAt - cutAt} ms; at cut: sent=${atCut.sent} stored=${atCut.stored}; mid-outage: sent=${midOutage.sent} stored=${midOutage.stored} delayed=${midOutage.delayed}; at restore: sent=${atRestore.sent} stored=${atRestore.stored}; drained ${drainedMs} ms after restore; jobs retried=${reruns.retried} stalled=${reruns.stalled}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
+      summaryLine(
+        'fault 2: PostgreSQL cut mid-burst',
+        N,
+        stored,
+        reports,
+        `outage ${restoredAt - cutAt} ms; at cut: sent=${atCut.sent} stored=${atCut.stored}; mid-outage: sent=${midOutage.sent} stored=${midOutage.stored} delayed=${midOutage.delayed}; at restore: sent=${atRestore.sent} stored=${atRestore.stored}; drained ${drainedMs} ms after restore; jobs retried=${reruns.retried} stalled=${reruns.stalled}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`,
+      ),
     );
 
     // The outage really happened in the middle: publishing went on, storing stopped.
@@ -126,7 +139,14 @@ describe('fault: PostgreSQL unreachable mid-burst', () => {
     expect(stored).toMatchObject({ rows: N, distinct: N, missing: 0 });
     expect(counts['failed']).toBe(0);
     for (const r of reports) {
-      expect(r, r.name).toMatchObject({ received: r.expected, distinct: r.expected, duplicates: 0, missing: 0, unexpected: 0, wrongIds: 0 });
+      expect(r, r.name).toMatchObject({
+        received: r.expected,
+        distinct: r.expected,
+        duplicates: 0,
+        missing: 0,
+        unexpected: 0,
+        wrongIds: 0,
+      });
     }
     expect(late.report().increasing).toBe(true);
     for (const s of [all, filtered, late]) expect(s.problems, s.name).toEqual([]);

@@ -94,8 +94,13 @@ describe('fault: the Procfile with web=2 worker=2 ingest=2', () => {
     const all = [...tallies, ...late];
     const reports = all.map((s) => s.report(stored));
     console.log(
-      summaryLine('fault 7: Procfile web=2 worker=2 ingest=2', N, stored, reports,
-        `processes up in ${startedMs} ms; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
+      summaryLine(
+        'fault 7: Procfile web=2 worker=2 ingest=2',
+        N,
+        stored,
+        reports,
+        `processes up in ${startedMs} ms; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`,
+      ),
     );
 
     expect(deadProcesses(procs)).toEqual([]);
@@ -104,7 +109,14 @@ describe('fault: the Procfile with web=2 worker=2 ingest=2', () => {
     expect(counts['events']).toBe(2 * N);
     expect(counts['failed']).toBe(0);
     for (const r of reports) {
-      expect(r, r.name).toMatchObject({ received: r.expected, distinct: r.expected, duplicates: 0, missing: 0, unexpected: 0, wrongIds: 0 });
+      expect(r, r.name).toMatchObject({
+        received: r.expected,
+        distinct: r.expected,
+        duplicates: 0,
+        missing: 0,
+        unexpected: 0,
+        wrongIds: 0,
+      });
     }
     for (const s of late) expect(s.report().increasing, s.name).toBe(true);
     for (const s of all) expect(s.problems, s.name).toEqual([]);

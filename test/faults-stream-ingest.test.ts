@@ -45,8 +45,11 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
     const databaseUrl = t.env['DATABASE_URL']!;
     // API and worker in this process; the two ingest processes are children.
     const system = await startTestSystem(disposers, t.config, { api: true, worker: true, migrate: true });
-    const [victim, survivor] = await Promise.all([startRole(disposers, 'ingest', childEnv(t.env)), startRole(disposers, 'ingest', childEnv(t.env))]);
-    const procs = { survivor: survivor! };
+    const [victim, survivor] = await Promise.all([
+      startRole(disposers, 'ingest', childEnv(t.env)),
+      startRole(disposers, 'ingest', childEnv(t.env)),
+    ]);
+    const procs = { survivor: survivor };
     const { httpUrl, wsUrl } = system;
 
     const N = 2_000;
@@ -71,13 +74,14 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
     // was not (between reads, or its block just expired), the survivor gets them all: thaw, retry.
     const pendingOfVictim = async () => {
       const [, , , consumers] = (await redis.xpending(stream, group)) as PendingSummary;
-      const mine = (consumers ?? []).find(([name]) => name.includes(`-${victim!.child.pid}-`));
+      const mine = (consumers ?? []).find(([name]) => name.includes(`-${victim.child.pid}-`));
       return mine ? Number(mine[1]) : 0;
     };
     // Every entry added so far has been delivered to a consumer.
     const allDelivered = async () => {
       const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
-      const info = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])))
+      const info = groups
+        .map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]])))
         .find((g) => g['name'] === group);
       const [newest] = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
       return info !== undefined && newest !== undefined && info['last-delivered-id'] === newest[0];
@@ -95,11 +99,12 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
         async () =>
           (await allDelivered()) &&
           ((await redis.xpending(stream, group)) as PendingSummary)[0] === 0 &&
-          Object.values(await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed')).reduce((a, b) => a + b, 0) < maxQueued,
+          Object.values(await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed')).reduce((a, b) => a + b, 0) <
+            maxQueued,
         20_000,
         `attempt ${attempt}: both ingests to have read and acknowledged everything sent`,
       );
-      victim!.child.kill('SIGSTOP');
+      victim.child.kill('SIGSTOP');
       const from = burst.sent();
       burst.resume();
       burst.pauseAt(from + CHUNK); // before the resumed loop runs: it sends just this chunk
@@ -116,13 +121,13 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
         `attempt ${attempt}: the ${CHUNK} entries added with the victim frozen to be delivered`,
       );
       victimPending = outcome.held;
-      if (victimPending === 0) victim!.child.kill('SIGCONT');
+      if (victimPending === 0) victim.child.kill('SIGCONT');
     }
     if (victimPending === 0) {
       throw new Error(`precondition not arranged: in ${ATTEMPTS} attempts the frozen ingest was never handed a stream entry`);
     }
     const atKill = { sent: burst.sent(), stored: await countStored(databaseUrl, t.id) };
-    const exit = await victim!.signal('SIGKILL');
+    const exit = await victim.signal('SIGKILL');
     expect(exit.signal).toBe('SIGKILL');
     burst.resume();
     await burst.done;
@@ -131,10 +136,17 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
     await explainFailure(waitForTallies([all, filtered], 20_000), procs);
     // The survivor claimed the dead consumer's entries and acknowledged them.
     await explainFailure(
-      eventually(async () => ((await redis.xpending(stream, group)) as PendingSummary)[0] === 0, 15_000, 'no pending stream entries'),
+      eventually(
+        async () => ((await redis.xpending(stream, group)) as PendingSummary)[0] === 0,
+        15_000,
+        'no pending stream entries',
+      ),
       procs,
     );
-    const claimedLines = survivor!.output().split('\n').filter((l) => /took over \d+ entries/.test(l));
+    const claimedLines = survivor
+      .output()
+      .split('\n')
+      .filter((l) => /took over \d+ entries/.test(l));
     const claimed = claimedLines.reduce((n, l) => n + Number(/took over (\d+)/.exec(l)![1]), 0);
 
     const late = new Tally('replay-after-burst(after:0, amzn)', events, ['AMZN']);
@@ -145,8 +157,13 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
     const reports = [all, filtered, late].map((s) => s.report(stored));
     const streamLength = await redis.xlen(stream);
     console.log(
-      summaryLine('fault 5: stream ingest, one of two SIGKILLed', N, stored, reports,
-        `sent twice each (XADD + PUBLISH), stream length ${streamLength}; at kill: sent=${atKill.sent} stored=${atKill.stored}, victim held ${victimPending} unacknowledged entries (frozen ${attempts}x); survivor took over ${claimed}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
+      summaryLine(
+        'fault 5: stream ingest, one of two SIGKILLed',
+        N,
+        stored,
+        reports,
+        `sent twice each (XADD + PUBLISH), stream length ${streamLength}; at kill: sent=${atKill.sent} stored=${atKill.stored}, victim held ${victimPending} unacknowledged entries (frozen ${attempts}x); survivor took over ${claimed}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`,
+      ),
     );
 
     expect(atKill.sent).toBeLessThan(N);
@@ -159,7 +176,14 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
     expect(counts['events']).toBeGreaterThanOrEqual(N);
     expect(counts['failed']).toBe(0);
     for (const r of reports) {
-      expect(r, r.name).toMatchObject({ received: r.expected, distinct: r.expected, duplicates: 0, missing: 0, unexpected: 0, wrongIds: 0 });
+      expect(r, r.name).toMatchObject({
+        received: r.expected,
+        distinct: r.expected,
+        duplicates: 0,
+        missing: 0,
+        unexpected: 0,
+        wrongIds: 0,
+      });
     }
     expect(late.report().increasing).toBe(true);
     for (const s of [all, filtered, late]) expect(s.problems, s.name).toEqual([]);

@@ -92,7 +92,11 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
       burst.resume();
       burst.pauseAt(from + CHUNK); // before the resumed loop runs: it sends just this chunk
       await burst.reached(from + CHUNK);
-      await eventually(async () => ((await jobCounts('waiting'))['waiting'] ?? 0) > 0, 10_000, `attempt ${attempt}: jobs waiting for the frozen victim`);
+      await eventually(
+        async () => ((await jobCounts('waiting'))['waiting'] ?? 0) > 0,
+        10_000,
+        `attempt ${attempt}: jobs waiting for the frozen victim`,
+      );
       victim.child.kill('SIGCONT');
       await waitFor(
         async () => {
@@ -104,9 +108,15 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
       victim.child.kill('SIGSTOP');
       held = (await jobCounts('active'))['active'] ?? 0;
     }
-    if (held === 0) throw new Error(`precondition not arranged: in ${ATTEMPTS} attempts the victim was never frozen holding an active job`);
+    if (held === 0)
+      throw new Error(`precondition not arranged: in ${ATTEMPTS} attempts the victim was never frozen holding an active job`);
     const jobsAtKill = await queue.getJobCounts('active', 'waiting');
-    const atKill = { sent: burst.sent(), stored: await countStored(databaseUrl, t.id), active: jobsAtKill['active'], waiting: jobsAtKill['waiting'] };
+    const atKill = {
+      sent: burst.sent(),
+      stored: await countStored(databaseUrl, t.id),
+      active: jobsAtKill['active'],
+      waiting: jobsAtKill['waiting'],
+    };
     const killedAt = Date.now();
     const exit = await victim.signal('SIGKILL');
     expect(exit.signal).toBe('SIGKILL');
@@ -128,8 +138,13 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
     const reruns = await rerunJobs(queue);
     const reports = [all, filtered, helper, late].map((s) => s.report(stored));
     console.log(
-      summaryLine('fault 1: worker SIGKILL', N, stored, reports,
-        `frozen ${attempts}x; at kill: sent=${atKill.sent} stored=${atKill.stored} active=${atKill.active} waiting=${atKill.waiting}; all jobs done ${recoveredMs} ms after the kill; jobs re-run after stalling=${reruns.stalled}, retried=${reruns.retried}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`),
+      summaryLine(
+        'fault 1: worker SIGKILL',
+        N,
+        stored,
+        reports,
+        `frozen ${attempts}x; at kill: sent=${atKill.sent} stored=${atKill.stored} active=${atKill.active} waiting=${atKill.waiting}; all jobs done ${recoveredMs} ms after the kill; jobs re-run after stalling=${reruns.stalled}, retried=${reruns.retried}; queue ${JSON.stringify(counts)}; total ${Date.now() - started} ms`,
+      ),
     );
 
     expect(deadProcesses(procs)).toEqual([]);
@@ -139,7 +154,14 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
     // The fault hit work in flight: the killed worker's jobs came back through the stalled check.
     expect(reruns.stalled).toBeGreaterThan(0);
     for (const r of reports) {
-      expect(r, r.name).toMatchObject({ received: r.expected, distinct: r.expected, duplicates: 0, missing: 0, unexpected: 0, wrongIds: 0 });
+      expect(r, r.name).toMatchObject({
+        received: r.expected,
+        distinct: r.expected,
+        duplicates: 0,
+        missing: 0,
+        unexpected: 0,
+        wrongIds: 0,
+      });
     }
     expect(late.report().increasing).toBe(true);
     for (const s of [all, filtered, helper, late]) expect(s.problems, s.name).toEqual([]);

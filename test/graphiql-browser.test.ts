@@ -199,10 +199,7 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real A
   }
 
   function responseText(): Promise<string> {
-    return page
-      .locator('.graphiql-response')
-      .innerText()
-      .then(flatten);
+    return page.locator('.graphiql-response').innerText().then(flatten);
   }
 
   it('shows a detection published to Redis live, through patternAlert over graphql-ws on /graphql', async () => {
@@ -212,7 +209,9 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real A
     const wsUrl = `${origin.replace(/^http/, 'ws')}/graphql`;
     await expect.poll(() => browserSockets, { timeout: 10_000 }).toContain(wsUrl);
     await expect
-      .poll(() => framesSent.some((frame) => frame.includes('"subscribe"') && frame.includes('patternAlert')), { timeout: 10_000 })
+      .poll(() => framesSent.some((frame) => frame.includes('"subscribe"') && frame.includes('patternAlert')), {
+        timeout: 10_000,
+      })
       .toBe(true);
     expect(framesReceived.some((frame) => frame.includes('"connection_ack"'))).toBe(true);
     expect(offeredSubprotocols).toEqual(['graphql-transport-ws']);

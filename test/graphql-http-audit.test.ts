@@ -19,7 +19,9 @@ beforeAll(async () => {
 const notPassed: { name: string; status: string; reason: string }[] = [];
 afterAll(async () => {
   if (notPassed.length) {
-    console.info(`graphql-http recommendations not met (${notPassed.length}):\n${notPassed.map((a) => `  ${a.status} ${a.name}: ${a.reason}`).join('\n')}`);
+    console.info(
+      `graphql-http recommendations not met (${notPassed.length}):\n${notPassed.map((a) => `  ${a.status} ${a.name}: ${a.reason}`).join('\n')}`,
+    );
   }
   await disposers.run();
 });

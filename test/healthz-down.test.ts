@@ -67,7 +67,11 @@ describe('/healthz with Redis gone', () => {
     const killedAt = Date.now();
     // (a cast, not an annotation: the closure below assigns it, which TypeScript does not follow)
     let last = null as Awaited<ReturnType<typeof healthz>> | null;
-    await waitFor(async () => (last = await healthz()).status === 503, { timeoutMs: 8_000, intervalMs: 100, what: '/healthz to answer 503' }).catch(
+    await waitFor(async () => (last = await healthz()).status === 503, {
+      timeoutMs: 8_000,
+      intervalMs: 100,
+      what: '/healthz to answer 503',
+    }).catch(
       () => undefined, // the assertions below say what it answered instead
     );
     expect(last?.status, JSON.stringify(last)).toBe(503);

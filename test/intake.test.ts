@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../src/redis/connections.js';
 import { createLogger } from '../src/lib/logger.js';
-import type { DetectionBatch, RejectBatch } from '../src/schema/events.js';
+import type { DetectionBatch } from '../src/schema/events.js';
 import { createJobIntake } from '../src/workers/ingest/job-intake.js';
 import { createQueues, type Queues } from '../src/queues/queues.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
@@ -15,10 +15,15 @@ async function setUp(label: string, maxEventsPerJob?: number, maxRejectsPerJob?:
   const t = await createTestEnv(disposers, label);
   const producer = createRedis({ url: REDIS_URL, clusterNodes: null }, 'producer', logger);
   disposers.add(() => void producer.disconnect());
-  const queues: Queues = createQueues(producer, { prefix: t.config.queuePrefix, attempts: 3, backoffMs: 100, completedRetentionSeconds: 60 }, logger);
+  const queues: Queues = createQueues(
+    producer,
+    { prefix: t.config.queuePrefix, attempts: 3, backoffMs: 100, completedRetentionSeconds: 60 },
+    logger,
+  );
   disposers.add(() => queues.close());
   const intake = createJobIntake({ queues, channels: t.config.channels, logger, maxEventsPerJob, maxRejectsPerJob });
-  const detection = (i: number) => Buffer.from(JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'AAPL', confidence: 0.7 }));
+  const detection = (i: number) =>
+    Buffer.from(JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'AAPL', confidence: 0.7 }));
   const batches = async () => {
     const jobs = await queues.detections.getJobs(['waiting'], 0, -1, true);
     return jobs.filter((j) => j.name === 'detections').map((j) => (j.data as DetectionBatch).events.map((e) => e.eventId));
@@ -26,7 +31,7 @@ async function setUp(label: string, maxEventsPerJob?: number, maxRejectsPerJob?:
   /** The rejects queued, one array of reasons per `rejects` job, oldest job first. */
   const rejectJobs = async () => {
     const jobs = await queues.rejects.getJobs(['waiting'], 0, -1, true);
-    return jobs.map((j) => (j.data as RejectBatch).rejects);
+    return jobs.map((j) => j.data.rejects);
   };
   return { t, queues, intake, detection, batches, rejectJobs };
 }
@@ -41,7 +46,9 @@ describe('intake', () => {
   it('groups what arrives while a job is being added, in arrival order, at most maxEventsPerJob a job', async () => {
     const { t, intake, detection, batches } = await setUp('intake-flood', 40);
     const N = 300;
-    const results = await Promise.all(Array.from({ length: N }, (_, i) => intake.accept(t.config.channels.patterns, detection(i))));
+    const results = await Promise.all(
+      Array.from({ length: N }, (_, i) => intake.accept(t.config.channels.patterns, detection(i))),
+    );
     expect(results.every(Boolean)).toBe(true);
     const groups = await batches();
     // The first message finds nothing in flight and goes alone; the rest wait for it and share jobs.
@@ -102,9 +109,12 @@ describe('intake', () => {
     expect(Math.max(...jobs.map((j) => j.length))).toBe(50);
     for (const j of jobs) expect(j.reduce((n, r) => n + r.payloadBase64.length, 0)).toBeLessThanOrEqual(1024 * 1024);
     // Arrival order is kept across jobs.
-    expect(jobs.flat().slice(0, N).map((r) => Buffer.from(r.payloadBase64, 'base64').toString())).toEqual(
-      Array.from({ length: N }, (_, i) => garbage(i).toString()),
-    );
+    expect(
+      jobs
+        .flat()
+        .slice(0, N)
+        .map((r) => Buffer.from(r.payloadBase64, 'base64').toString()),
+    ).toEqual(Array.from({ length: N }, (_, i) => garbage(i).toString()));
     expect(intake.stats()).toMatchObject({ received: N + 21, accepted: 1, rejected: N + 20, dropped: 0 });
   });
 });

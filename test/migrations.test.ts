@@ -21,14 +21,16 @@ const VIEWS = { daily_patterns: 'daily', intraday_patterns: 'intraday' } as cons
 const LEGACY_COLUMNS = ['pattern_type', 'detection_timestamp', 'pattern_data'];
 
 async function journalEntries(): Promise<number> {
-  const journal = JSON.parse(await readFile(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+  const journal = JSON.parse(await readFile(path.join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+    entries: unknown[];
+  };
   return journal.entries.length;
 }
 
 async function query(database: Database, text: string): Promise<Row[]> {
   // node-postgres and PGlite both answer with `{ rows }`.
-  const result = (await database.db.execute(sql.raw(text))) as unknown as { rows: Row[] };
-  return result.rows;
+  const result = await database.db.execute(sql.raw(text));
+  return (result as { rows: Row[] }).rows;
 }
 
 /** Tables, views, their columns and view definitions: equal before and after a no-op migrate. */
@@ -39,7 +41,10 @@ async function schemaFingerprint(database: Database): Promise<string> {
       where table_schema = 'public' order by table_name, ordinal_position`,
   );
   const views = await query(database, `select viewname, definition from pg_views where schemaname = 'public' order by viewname`);
-  const indexes = await query(database, `select indexname, indexdef from pg_indexes where schemaname = 'public' order by indexname`);
+  const indexes = await query(
+    database,
+    `select indexname, indexdef from pg_indexes where schemaname = 'public' order by indexname`,
+  );
   return JSON.stringify({ columns, views, indexes });
 }
 
@@ -61,7 +66,10 @@ async function expectSchema(database: Database, label: string): Promise<void> {
 
   for (const view of Object.keys(VIEWS)) {
     const cols = (
-      await query(database, `select column_name from information_schema.columns where table_schema = 'public' and table_name = '${view}'`)
+      await query(
+        database,
+        `select column_name from information_schema.columns where table_schema = 'public' and table_name = '${view}'`,
+      )
     ).map((r) => r['column_name']);
     expect(cols, view).toEqual(expect.arrayContaining([...LEGACY_COLUMNS, 'id', 'symbol', 'confidence', 'tier']));
     // The new names stay behind the legacy ones.
@@ -84,7 +92,13 @@ async function expectSchema(database: Database, label: string): Promise<void> {
          from ${view} v join pattern_detections p using (id) where v.event_id like '${prefix}-%'`,
     );
     expect(rows, view).toEqual([
-      { event_id: `${prefix}-${tier[0]}`, pattern_type: tier === 'daily' ? 'BreakoutBO' : 'ScalpSignal', tier, pattern_data: { k: tier[0] }, same_time: true },
+      {
+        event_id: `${prefix}-${tier[0]}`,
+        pattern_type: tier === 'daily' ? 'BreakoutBO' : 'ScalpSignal',
+        tier,
+        pattern_data: { k: tier[0] },
+        same_time: true,
+      },
     ]);
   }
 }

@@ -16,7 +16,8 @@ let t: TestEnv;
 let system: TestSystem;
 let publisher: Redis;
 
-const DETECTION_FIELDS = 'id eventId symbol pattern confidence tier priority timeframe category price detectedAt expiresAt source metadata';
+const DETECTION_FIELDS =
+  'id eventId symbol pattern confidence tier priority timeframe category price detectedAt expiresAt source metadata';
 
 beforeAll(async () => {
   t = await createTestEnv(disposers, 'pipeline');
@@ -58,21 +59,50 @@ describe('pattern detections end to end', () => {
       client,
       `subscription { patternAlert(filter: { tiers: [DAILY], symbols: ["aapl"] }) { id symbol tier } }`,
     );
-    await eventually(() => system.api && (system as TestSystem).ingest && true);
+    await eventually(() => system.api && system.ingest && true);
     await subscribersAtLeast(system.httpUrl, base + 2);
 
     const now = Date.now() / 1000;
     const seeds = [
-      { event_id: `${t.id}-aapl`, pattern: 'BreakoutBO', symbol: 'AAPL', confidence: 0.95, tier: 'daily', timeframe: '1d', timestamp: now },
-      { event_id: `${t.id}-googl`, pattern: 'DivergenceDO', symbol: 'GOOGL', confidence: 0.87, tier: 'intraday', timeframe: '5m', timestamp: now },
-      { event_id: `${t.id}-tsla`, pattern: 'ComboPattern', symbol: 'TSLA', confidence: 0.92, tier: 'combo', category: 'combo', timestamp: now },
+      {
+        event_id: `${t.id}-aapl`,
+        pattern: 'BreakoutBO',
+        symbol: 'AAPL',
+        confidence: 0.95,
+        tier: 'daily',
+        timeframe: '1d',
+        timestamp: now,
+      },
+      {
+        event_id: `${t.id}-googl`,
+        pattern: 'DivergenceDO',
+        symbol: 'GOOGL',
+        confidence: 0.87,
+        tier: 'intraday',
+        timeframe: '5m',
+        timestamp: now,
+      },
+      {
+        event_id: `${t.id}-tsla`,
+        pattern: 'ComboPattern',
+        symbol: 'TSLA',
+        confidence: 0.92,
+        tier: 'combo',
+        category: 'combo',
+        timestamp: now,
+      },
     ];
     for (const s of seeds) await publish(t.config.channels.patterns, s);
 
     const got = (await all.waitFor(3)).map((r) => r.data!.patternAlert);
     expect(all.errors()).toEqual([]);
     const bySymbol = Object.fromEntries(got.map((d) => [d.symbol, d]));
-    expect(bySymbol['AAPL']).toMatchObject({ tier: 'DAILY', priority: 'CRITICAL', pattern: 'BreakoutBO', eventId: `${t.id}-aapl` });
+    expect(bySymbol['AAPL']).toMatchObject({
+      tier: 'DAILY',
+      priority: 'CRITICAL',
+      pattern: 'BreakoutBO',
+      eventId: `${t.id}-aapl`,
+    });
     expect(bySymbol['GOOGL']).toMatchObject({ tier: 'INTRADAY', priority: 'HIGH' });
     expect(bySymbol['TSLA']).toMatchObject({ tier: 'COMBO', priority: 'CRITICAL', category: 'combo' });
 
@@ -87,7 +117,10 @@ describe('pattern detections end to end', () => {
       ['intradayPatterns', 'GOOGL'],
       ['comboPatterns', 'TSLA'],
     ] as const) {
-      const { body } = await gql<Record<string, { nodes: Detection[] }>>(system.httpUrl, `{ ${query}(first: 10) { nodes { id symbol tier } } }`);
+      const { body } = await gql<Record<string, { nodes: Detection[] }>>(
+        system.httpUrl,
+        `{ ${query}(first: 10) { nodes { id symbol tier } } }`,
+      );
       expect(body.errors).toBeUndefined();
       const nodes = body.data![query]!.nodes;
       expect(nodes.map((n) => n.symbol)).toEqual([symbol]);
@@ -102,10 +135,21 @@ describe('pattern detections end to end', () => {
     expect(rest.status).toBe(200);
     const restBody = (await rest.json()) as { patterns: Record<string, unknown>[]; metadata: Record<string, unknown> };
     expect(restBody.patterns).toEqual([
-      expect.objectContaining({ id: bySymbol['AAPL']!.id, symbol: 'AAPL', pattern_type: 'BreakoutBO', tier: 'daily', priority: 'CRITICAL', confidence: 0.95, timeframe: '1d' }),
+      expect.objectContaining({
+        id: bySymbol['AAPL']!.id,
+        symbol: 'AAPL',
+        pattern_type: 'BreakoutBO',
+        tier: 'daily',
+        priority: 'CRITICAL',
+        confidence: 0.95,
+        timeframe: '1d',
+      }),
     ]);
     expect(restBody.metadata).toMatchObject({ count: 1, tier: 'daily', confidence_min: 0.6, symbols_filter: ['AAPL', 'MSFT'] });
-    const combo = (await (await fetch(`${system.httpUrl}/api/patterns/combo`)).json()) as { patterns: { symbol: string }[]; metadata: { symbols_filter: unknown } };
+    const combo = (await (await fetch(`${system.httpUrl}/api/patterns/combo`)).json()) as {
+      patterns: { symbol: string }[];
+      metadata: { symbols_filter: unknown };
+    };
     expect(combo.patterns.map((p) => p.symbol)).toEqual(['TSLA']);
     expect(combo.metadata.symbols_filter).toBe('all');
 
@@ -146,7 +190,10 @@ describe('pattern detections end to end', () => {
   it('stores the same message published twice once and delivers it once', async () => {
     const base = await subscriberCount(system.httpUrl);
     const client = createWsClient(disposers, system.wsUrl);
-    const sub = collect<{ patternAlert: Detection }>(client, `subscription { patternAlert(filter: { symbols: ["DUPE"] }) { id eventId } }`);
+    const sub = collect<{ patternAlert: Detection }>(
+      client,
+      `subscription { patternAlert(filter: { symbols: ["DUPE"] }) { id eventId } }`,
+    );
     await subscribersAtLeast(system.httpUrl, base + 1);
     const withId = JSON.stringify({ event_id: `${t.id}-dupe`, pattern: 'Doji', symbol: 'DUPE', confidence: 0.7 });
     const withoutId = JSON.stringify({ pattern: 'Hammer', symbol: 'DUPE', confidence: 0.75, timestamp: 1764167400, nonce: t.id });
@@ -155,7 +202,14 @@ describe('pattern detections end to end', () => {
     await publish(t.config.channels.patterns, { event_id: `${t.id}-dupe-end`, pattern: 'End', symbol: 'DUPE', confidence: 0.5 });
     await eventually(() => sub.data().some((d) => d.patternAlert.eventId === `${t.id}-dupe-end`), 10_000, 'the sentinel');
     // Every job done (duplicates included), then quiet: a late duplicate would be here by now.
-    await eventually(async () => Object.values(await system.queues.detections.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).every((n) => n === 0), 10_000, 'the queue to drain');
+    await eventually(
+      async () =>
+        Object.values(await system.queues.detections.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).every(
+          (n) => n === 0,
+        ),
+      10_000,
+      'the queue to drain',
+    );
     await waitForQuiet(() => sub.results.length, { quietMs: 300, what: 'late duplicates' });
     const ids = sub.data().map((d) => d.patternAlert.eventId);
     expect(ids.sort()).toEqual([`${t.id}-dupe`, `${t.id}-dupe-end`, expect.stringMatching(/^[0-9a-f]{64}$/)].sort());
@@ -170,12 +224,18 @@ describe('pattern detections end to end', () => {
 describe('rejected messages', () => {
   it('stores each reject with its reason, counts it, and keeps the next valid message flowing', async () => {
     const cases = readFixture<RejectCase[]>('rejects.json');
-    const before = await gql<{ systemHealth: { pipeline: { rejectedTotal: number } } }>(system.httpUrl, `{ systemHealth { pipeline { rejectedTotal } } }`);
+    const before = await gql<{ systemHealth: { pipeline: { rejectedTotal: number } } }>(
+      system.httpUrl,
+      `{ systemHealth { pipeline { rejectedTotal } } }`,
+    );
     const rejectedBefore = before.body.data!.systemHealth.pipeline.rejectedTotal;
 
     const base = await subscriberCount(system.httpUrl);
     const client = createWsClient(disposers, system.wsUrl);
-    const sub = collect<{ patternAlert: Detection }>(client, `subscription { patternAlert(filter: { symbols: ["NEXT"] }) { symbol } }`);
+    const sub = collect<{ patternAlert: Detection }>(
+      client,
+      `subscription { patternAlert(filter: { symbols: ["NEXT"] }) { symbol } }`,
+    );
     await subscribersAtLeast(system.httpUrl, base + 1);
     const payloads = cases.map((c) => c.raw ?? JSON.stringify(c.message));
     for (const p of payloads) await publish(t.config.channels.patterns, p);
@@ -185,14 +245,18 @@ describe('rejected messages', () => {
 
     await sub.waitFor(1);
     const expected = cases.length + 1;
-    const rejected = await eventually(async () => {
-      const { body } = await gql<{ rejectedEvents: { channel: string; reason: string; payload: string }[] }>(
-        system.httpUrl,
-        `{ rejectedEvents(first: 100) { id channel reason payload receivedAt } }`,
-      );
-      const rows = body.data!.rejectedEvents.filter((r) => r.channel === t.config.channels.patterns);
-      return rows.length >= expected ? rows : null;
-    }, 10_000, 'rejects to be stored');
+    const rejected = await eventually(
+      async () => {
+        const { body } = await gql<{ rejectedEvents: { channel: string; reason: string; payload: string }[] }>(
+          system.httpUrl,
+          `{ rejectedEvents(first: 100) { id channel reason payload receivedAt } }`,
+        );
+        const rows = body.data!.rejectedEvents.filter((r) => r.channel === t.config.channels.patterns);
+        return rows.length >= expected ? rows : null;
+      },
+      10_000,
+      'rejects to be stored',
+    );
     for (const [i, c] of cases.entries()) {
       const row = rejected.find((r) => r.payload === payloads[i]);
       expect(row, c.name).toBeDefined();
@@ -202,7 +266,10 @@ describe('rejected messages', () => {
     const big = rejected.find((r) => r.payload.length === 64 * 1024);
     expect(big?.reason).toMatch(/64 KiB|65536/);
 
-    const after = await gql<{ systemHealth: { pipeline: { rejectedTotal: number } } }>(system.httpUrl, `{ systemHealth { pipeline { rejectedTotal status } } }`);
+    const after = await gql<{ systemHealth: { pipeline: { rejectedTotal: number } } }>(
+      system.httpUrl,
+      `{ systemHealth { pipeline { rejectedTotal status } } }`,
+    );
     expect(after.body.data!.systemHealth.pipeline.rejectedTotal).toBe(rejectedBefore + expected);
   });
 
@@ -220,7 +287,11 @@ describe('rejected messages', () => {
       const mine = body.data!.rejectedEvents.filter((r) => r.channel === t.config.channels.backtestProgress);
       return mine.length >= fx.rejects.length ? mine : null;
     });
-    for (const c of fx.rejects) expect(rows.some((r) => r.reason.includes(c.reject)), c.name).toBe(true);
+    for (const c of fx.rejects)
+      expect(
+        rows.some((r) => r.reason.includes(c.reject)),
+        c.name,
+      ).toBe(true);
   });
 });
 
@@ -249,10 +320,16 @@ describe('backtests and health', () => {
     expect(got.map((r) => r.data!.backtestProgress.progress)).toEqual([0.25, 0.5, 0.75, 1]);
     expect(got[3]!.data!.backtestProgress.status).toBe('completed');
     const [result] = await results.waitFor(1);
-    expect(result!.data!.backtestResult).toMatchObject({ jobId, status: 'completed', results: { win_rate: 0.65, total_trades: 150 } });
+    expect(result!.data!.backtestResult).toMatchObject({
+      jobId,
+      status: 'completed',
+      results: { win_rate: 0.65, total_trades: 150 },
+    });
     expect(other.results).toHaveLength(0);
 
-    const { body } = await gql<{ backtestJob: { progress: { progress: number; status: string }; result: { status: string; processingTimeSeconds: number } } }>(
+    const { body } = await gql<{
+      backtestJob: { progress: { progress: number; status: string }; result: { status: string; processingTimeSeconds: number } };
+    }>(
       system.httpUrl,
       `query($jobId: ID!) { backtestJob(jobId: $jobId) { jobId progress { progress status } result { status processingTimeSeconds } } }`,
       { jobId },

@@ -42,7 +42,8 @@ async function sql<T = Record<string, unknown>>(t: TestEnv, text: string, params
   }
 }
 
-const valid = (t: TestEnv, i: number) => JSON.stringify({ event_id: `${t.id}-v${i}`, pattern: 'Doji', symbol: 'AAPL', confidence: 0.5 });
+const valid = (t: TestEnv, i: number) =>
+  JSON.stringify({ event_id: `${t.id}-v${i}`, pattern: 'Doji', symbol: 'AAPL', confidence: 0.5 });
 
 describe('a poison message among valid ones', () => {
   let t: TestEnv;
@@ -58,9 +59,20 @@ describe('a poison message among valid ones', () => {
 
   it('the issue’s reproduction and every listed field: poison rejected with a reason, all 300 valid stored and delivered, nothing retried', async () => {
     const client = createWsClient(disposers, system.wsUrl);
-    const live = collect<{ patternAlert: { eventId: string } }>(client, 'subscription { patternAlert(filter: { symbols: ["AAPL"] }) { eventId } }');
+    const live = collect<{ patternAlert: { eventId: string } }>(
+      client,
+      'subscription { patternAlert(filter: { symbols: ["AAPL"] }) { eventId } }',
+    );
     await eventually(async () => (await pipelineHealth(system)) && system.api, 10_000);
-    await eventually(async () => (await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(system.httpUrl, '{ systemHealth { pipeline { subscribers } } }')).body.data?.systemHealth.pipeline.subscribers === 1);
+    await eventually(
+      async () =>
+        (
+          await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(
+            system.httpUrl,
+            '{ systemHealth { pipeline { subscribers } } }',
+          )
+        ).body.data?.systemHealth.pipeline.subscribers === 1,
+    );
 
     const c = t.config.channels;
     // Each holds a NUL (or a lone surrogate) in one of the fields the issue lists; JSON escapes
@@ -82,13 +94,21 @@ describe('a poison message among valid ones', () => {
     }
     await batch.exec();
 
-    await eventually(async () => (await sql(t, 'SELECT 1 FROM pattern_detections')).length === 300, 20_000, '300 valid detections stored');
-    await eventually(async () => live.results.length === 300, 10_000, '300 valid detections delivered');
-    const rejected = await eventually(async () => {
-      const rows = await sql<{ channel: string; reason: string }>(t, 'SELECT channel, reason FROM rejected_events');
-      if (rows.length !== poison.length) throw new Error(`${rows.length} so far: ${JSON.stringify(rows)}`);
-      return rows;
-    }, 10_000, `${poison.length} rejected events`);
+    await eventually(
+      async () => (await sql(t, 'SELECT 1 FROM pattern_detections')).length === 300,
+      20_000,
+      '300 valid detections stored',
+    );
+    await eventually(() => live.results.length === 300, 10_000, '300 valid detections delivered');
+    const rejected = await eventually(
+      async () => {
+        const rows = await sql<{ channel: string; reason: string }>(t, 'SELECT channel, reason FROM rejected_events');
+        if (rows.length !== poison.length) throw new Error(`${rows.length} so far: ${JSON.stringify(rows)}`);
+        return rows;
+      },
+      10_000,
+      `${poison.length} rejected events`,
+    );
     for (const r of rejected) expect(r.reason, JSON.stringify(r)).toMatch(/NUL|surrogate/);
     expect(new Set(live.results.map((r) => r.data!.patternAlert.eventId)).size).toBe(300);
 
@@ -118,28 +138,51 @@ describe('a value PostgreSQL refuses that the contract’s checks let through', 
     const batch = publisher.pipeline();
     for (let i = 0; i < 300; i++) {
       batch.publish(c.patterns, valid(t, i));
-      if (i === 100 || i === 250) batch.publish(c.patterns, JSON.stringify({ event_id: `${t.id}-x${i}`, pattern: 'Doji', symbol: 'POISON', confidence: 0.5 }));
+      if (i === 100 || i === 250)
+        batch.publish(
+          c.patterns,
+          JSON.stringify({ event_id: `${t.id}-x${i}`, pattern: 'Doji', symbol: 'POISON', confidence: 0.5 }),
+        );
     }
     batch.publish(c.backtestProgress, JSON.stringify({ job_id: 'POISON', progress: 0.5 }));
     batch.publish(c.backtestProgress, JSON.stringify({ job_id: `${t.id}-ok`, progress: 0.5 }));
     await batch.exec();
 
-    await eventually(async () => (await sql(t, 'SELECT 1 FROM pattern_detections')).length === 300, 20_000, '300 valid detections stored');
-    const rejected = await eventually(async () => {
-      const rows = await sql<{ channel: string; reason: string; payload: Buffer }>(t, 'SELECT channel, reason, payload FROM rejected_events ORDER BY id');
-      return rows.length === 3 ? rows : null;
-    }, 10_000, '3 rejected events');
+    await eventually(
+      async () => (await sql(t, 'SELECT 1 FROM pattern_detections')).length === 300,
+      20_000,
+      '300 valid detections stored',
+    );
+    const rejected = await eventually(
+      async () => {
+        const rows = await sql<{ channel: string; reason: string; payload: Buffer }>(
+          t,
+          'SELECT channel, reason, payload FROM rejected_events ORDER BY id',
+        );
+        return rows.length === 3 ? rows : null;
+      },
+      10_000,
+      '3 rejected events',
+    );
     for (const r of rejected) {
       expect(r.reason).toMatch(/database refused it: .*no_poison.*SQLSTATE 23514/);
       // The reason carries what the database said, never the statement or its parameters.
       expect(r.reason.length).toBeLessThan(500);
     }
     expect(rejected.map((r) => r.channel).sort()).toEqual([c.backtestProgress, c.patterns, c.patterns].sort());
-    expect(rejected.filter((r) => r.channel === c.patterns).map((r) => JSON.parse(r.payload.toString()).eventId).sort()).toEqual([`${t.id}-x100`, `${t.id}-x250`]);
+    expect(
+      rejected
+        .filter((r) => r.channel === c.patterns)
+        .map((r) => JSON.parse(r.payload.toString()).eventId)
+        .sort(),
+    ).toEqual([`${t.id}-x100`, `${t.id}-x250`]);
     await eventually(async () => (await sql(t, `SELECT 1 FROM backtest_jobs WHERE job_id = $1`, [`${t.id}-ok`])).length === 1);
 
     // Every job completed on its first attempt: a data error is not a fault.
-    const jobs = [...(await system.queues.detections.getJobs(['completed'])), ...(await system.queues.control.getJobs(['completed']))];
+    const jobs = [
+      ...(await system.queues.detections.getJobs(['completed'])),
+      ...(await system.queues.control.getJobs(['completed'])),
+    ];
     expect(jobs.length).toBeGreaterThan(0);
     for (const job of jobs) expect(job.attemptsStarted, `job ${job.id}`).toBe(1);
     expect(await system.queues.detections.getJobCounts('failed', 'delayed')).toEqual({ failed: 0, delayed: 0 });
@@ -153,30 +196,48 @@ describe('a job that keeps failing with a fault', () => {
   let publisher: Redis;
 
   beforeAll(async () => {
-    t = await createTestEnv(disposers, 'retrying', { PIPELINE_RETRY_ALERT_SECONDS: '1', JOB_BACKOFF_MS: '20', JOB_BACKOFF_MAX_MS: '50' });
+    t = await createTestEnv(disposers, 'retrying', {
+      PIPELINE_RETRY_ALERT_SECONDS: '1',
+      JOB_BACKOFF_MS: '20',
+      JOB_BACKOFF_MAX_MS: '50',
+    });
     system = await startTestSystem(disposers, t.config);
     publisher = new Redis(REDIS_URL);
     disposers.add(() => void publisher.disconnect());
     // A fault, not bad data: serialisation failures (40001) pass on a retry, so they are retried.
-    await sql(t, `CREATE FUNCTION fail_retry() RETURNS trigger LANGUAGE plpgsql AS $$
+    await sql(
+      t,
+      `CREATE FUNCTION fail_retry() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF NEW.symbol = 'RETRY' THEN RAISE EXCEPTION 'injected fault' USING ERRCODE = 'serialization_failure'; END IF;
         RETURN NEW;
-      END $$`);
+      END $$`,
+    );
     await sql(t, `CREATE TRIGGER fail_retry BEFORE INSERT ON pattern_detections FOR EACH ROW EXECUTE FUNCTION fail_retry()`);
   });
 
   it('is retried, logged with its cause a few times rather than at every attempt, counted, and makes the pipeline degraded past the alert time', async () => {
-    await publisher.publish(t.config.channels.patterns, JSON.stringify({ event_id: `${t.id}-r`, pattern: 'Doji', symbol: 'RETRY', confidence: 0.5 }));
-    const degraded = await eventually(async () => {
-      const h = await pipelineHealth(system);
-      return h.status === 'degraded' && h.queueRetrying === 1 ? h : null;
-    }, 20_000, 'the pipeline to be degraded by a retrying job');
+    await publisher.publish(
+      t.config.channels.patterns,
+      JSON.stringify({ event_id: `${t.id}-r`, pattern: 'Doji', symbol: 'RETRY', confidence: 0.5 }),
+    );
+    const degraded = await eventually(
+      async () => {
+        const h = await pipelineHealth(system);
+        return h.status === 'degraded' && h.queueRetrying === 1 ? h : null;
+      },
+      20_000,
+      'the pipeline to be degraded by a retrying job',
+    );
     expect(degraded.reasons.join(' ')).toMatch(/1 job\(s\) retrying; job \S+ \(detections\) for \d+ s: .*injected fault/);
 
     // Past ten attempts, the log has said it at the 1st and the 10th only.
     const [job] = await system.queues.detections.getJobs(['delayed', 'active', 'waiting']);
-    await eventually(async () => ((await system.queues.detections.getJob(job!.id!))?.attemptsMade ?? 0) > 12, 20_000, 'more than 12 attempts');
+    await eventually(
+      async () => ((await system.queues.detections.getJob(job!.id!))?.attemptsMade ?? 0) > 12,
+      20_000,
+      'more than 12 attempts',
+    );
     const said = system.logs.filter((l) => l.includes('will retry'));
     expect(said.length).toBe(2);
     expect(said[0]).toMatch(/attempt 1\), will retry: .*injected fault/);
@@ -184,9 +245,13 @@ describe('a job that keeps failing with a fault', () => {
     // The fault goes away: the job completes, and the pipeline is ok again.
     await sql(t, 'DROP TRIGGER fail_retry ON pattern_detections');
     await eventually(async () => (await sql(t, 'SELECT 1 FROM pattern_detections')).length === 1, 20_000, 'the detection stored');
-    await eventually(async () => {
-      const h = await pipelineHealth(system);
-      return h.status === 'ok' && h.queueRetrying === 0;
-    }, 10_000, 'the pipeline to be ok again');
+    await eventually(
+      async () => {
+        const h = await pipelineHealth(system);
+        return h.status === 'ok' && h.queueRetrying === 0;
+      },
+      10_000,
+      'the pipeline to be ok again',
+    );
   });
 });

@@ -53,14 +53,28 @@ function listening(port: number): Promise<boolean> {
 }
 
 const detection = (t: TestEnv, suffix: string, symbol: string) =>
-  JSON.stringify({ event_id: `${t.id}-${suffix}`, pattern: 'BreakoutBO', symbol, confidence: 0.91, timeframe: '1d', timestamp: Date.now() / 1000 });
+  JSON.stringify({
+    event_id: `${t.id}-${suffix}`,
+    pattern: 'BreakoutBO',
+    symbol,
+    confidence: 0.91,
+    timeframe: '1d',
+    timestamp: Date.now() / 1000,
+  });
 
 /** Waits until the API has registered `n` live subscriptions, so a publish after this is heard. */
 async function subscribersAtLeast(httpUrl: string, n: number): Promise<void> {
-  await eventually(async () => {
-    const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(httpUrl, `{ systemHealth { pipeline { subscribers } } }`);
-    return (body.data?.systemHealth.pipeline.subscribers ?? 0) >= n;
-  }, 10_000, `${n} subscriber(s)`);
+  await eventually(
+    async () => {
+      const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(
+        httpUrl,
+        `{ systemHealth { pipeline { subscribers } } }`,
+      );
+      return (body.data?.systemHealth.pipeline.subscribers ?? 0) >= n;
+    },
+    10_000,
+    `${n} subscriber(s)`,
+  );
 }
 
 function indexOfLine(output: string, line: string): number {
@@ -161,10 +175,17 @@ describe('all-in-one', () => {
     } finally {
       privatePublisher.disconnect();
     }
-    await eventually(async () => {
-      const { body } = await gql<{ patterns: { nodes: { eventId: string }[] } }>(httpUrl, `{ patterns(filter: { symbols: ["PRIV"] }) { nodes { eventId } } }`);
-      return body.data?.patterns.nodes.some((n) => n.eventId === `${t.id}-private`);
-    }, 15_000, `the detection published to the private redis-server; output:\n${all.output()}`);
+    await eventually(
+      async () => {
+        const { body } = await gql<{ patterns: { nodes: { eventId: string }[] } }>(
+          httpUrl,
+          `{ patterns(filter: { symbols: ["PRIV"] }) { nodes { eventId } } }`,
+        );
+        return body.data?.patterns.nodes.some((n) => n.eventId === `${t.id}-private`);
+      },
+      15_000,
+      `the detection published to the private redis-server; output:\n${all.output()}`,
+    );
 
     const exit = await all.signal('SIGTERM');
     timings['allWithPrivateRedisShutdownMs'] = exit.ms;
@@ -212,12 +233,16 @@ describe('shutdown with jobs in flight', () => {
     const system = await startTestSystem(disposers, t.config, { api: true, ingest: true, migrate: true });
     const pool = new pg.Pool({ connectionString: t.env['DATABASE_URL'], max: 2 });
     disposers.add(() => pool.end());
-    const stored = async () => Number((await pool.query<{ n: string }>('select count(*) as n from pattern_detections')).rows[0]!.n);
+    const stored = async () =>
+      Number((await pool.query<{ n: string }>('select count(*) as n from pattern_detections')).rows[0]!.n);
     const queue = new Queue(QUEUE_NAMES.detections, { connection: { url: REDIS_URL }, prefix: t.config.queuePrefix });
     disposers.add(() => queue.close());
 
     const client = createWsClient(disposers, system.wsUrl);
-    const sub = collect<{ patternAlert: { id: string; eventId: string } }>(client, `subscription { patternAlert { id eventId } }`);
+    const sub = collect<{ patternAlert: { id: string; eventId: string } }>(
+      client,
+      `subscription { patternAlert { id eventId } }`,
+    );
     await subscribersAtLeast(system.httpUrl, 1);
 
     // One job at a time (a job carries up to 100 detections), so SIGTERM lands with most of the
@@ -231,7 +256,13 @@ describe('shutdown with jobs in flight', () => {
     eventIds.forEach((eventId, i) =>
       batch.publish(
         t.config.channels.patterns,
-        JSON.stringify({ event_id: eventId, pattern: 'DrainCheck', symbol: `D${i % 40}`, confidence: 0.5 + (i % 50) / 100, timeframe: '5m' }),
+        JSON.stringify({
+          event_id: eventId,
+          pattern: 'DrainCheck',
+          symbol: `D${i % 40}`,
+          confidence: 0.5 + (i % 50) / 100,
+          timeframe: '5m',
+        }),
       ),
     );
     const publishedAt = Date.now();
@@ -282,10 +313,14 @@ describe('shutdown with jobs in flight', () => {
     );
     expect(rows[0]).toEqual({ n: String(TOTAL), distinct_ids: String(TOTAL), mine: String(TOTAL) });
 
-    await eventually(async () => {
-      const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(c).every((n) => n === 0);
-    }, 10_000, 'the queue to drain');
+    await eventually(
+      async () => {
+        const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        return Object.values(c).every((n) => n === 0);
+      },
+      10_000,
+      'the queue to drain',
+    );
     expect(await queue.getJobCounts('failed')).toEqual({ failed: 0 });
 
     // Every detection reached the subscriber exactly once.

@@ -64,22 +64,39 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     const symbol = 'CLSTR';
     const jobId = `${t.id}-bt`;
     const client = createWsClient(disposers, system.wsUrl);
-    const alerts = collect<{ patternAlert: Alert }>(client, `subscription($s: [String!]) { patternAlert(filter: { symbols: $s }) { id eventId } }`, {
-      s: [symbol],
-    });
+    const alerts = collect<{ patternAlert: Alert }>(
+      client,
+      `subscription($s: [String!]) { patternAlert(filter: { symbols: $s }) { id eventId } }`,
+      {
+        s: [symbol],
+      },
+    );
     const progress = collect<{ backtestProgress: { progress: number; status: string } }>(
       client,
       `subscription($jobId: ID) { backtestProgress(jobId: $jobId) { progress status } }`,
       { jobId },
     );
     // Both subscriptions are registered on the server once it counts them.
-    await eventually(async () => {
-      const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(system.httpUrl, `{ systemHealth { pipeline { subscribers } } }`);
-      return (body.data?.systemHealth.pipeline.subscribers ?? 0) >= 2;
-    }, 10_000, 'the server to register both subscriptions');
+    await eventually(
+      async () => {
+        const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(
+          system.httpUrl,
+          `{ systemHealth { pipeline { subscribers } } }`,
+        );
+        return (body.data?.systemHealth.pipeline.subscribers ?? 0) >= 2;
+      },
+      10_000,
+      'the server to register both subscriptions',
+    );
 
     const detection = (eventId: string, i: number) =>
-      JSON.stringify({ event_id: eventId, pattern: 'BreakoutBO', symbol, confidence: 0.6 + (i % 40) / 100, timestamp: Date.now() / 1000 });
+      JSON.stringify({
+        event_id: eventId,
+        pattern: 'BreakoutBO',
+        symbol,
+        confidence: 0.6 + (i % 40) / 100,
+        timestamp: Date.now() / 1000,
+      });
     const expected = new Set<string>();
     const burstStarted = Date.now();
     // PUBLISH on a cluster is broadcast to every node: the ingest hears it whichever node it subscribed on.
@@ -98,7 +115,10 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       const eventId = `${t.id}-both-${i}`;
       expected.add(eventId);
       const raw = detection(eventId, i);
-      sends.push(publisher.publish(t.config.channels.patterns, raw), publisher.xadd(t.config.channels.patterns, '*', 'message', raw));
+      sends.push(
+        publisher.publish(t.config.channels.patterns, raw),
+        publisher.xadd(t.config.channels.patterns, '*', 'message', raw),
+      );
     }
     // Backtest progress goes through the control queue (global concurrency 1): in order, on the cluster too.
     // Published through ONE node: a cluster client sends a keyless PUBLISH to a random node, and
@@ -106,13 +126,22 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     // awaited one by one they can arrive out of order. Order holds only per publishing node.
     const oneNode = cluster.connections[0]!;
     for (let i = 1; i <= PROGRESS_STEPS; i++) {
-      const p = { job_id: jobId, progress: i / PROGRESS_STEPS, status: i === PROGRESS_STEPS ? 'completed' : 'processing', timestamp: Date.now() / 1000 };
+      const p = {
+        job_id: jobId,
+        progress: i / PROGRESS_STEPS,
+        status: i === PROGRESS_STEPS ? 'completed' : 'processing',
+        timestamp: Date.now() / 1000,
+      };
       sends.push(oneNode.publish(t.config.channels.backtestProgress, JSON.stringify(p)));
     }
     await Promise.all(sends);
     const published = PUBSUB_BURST + STREAM_BURST + BOTH_WAYS;
 
-    await eventually(async () => (await storedEventIds(system.httpUrl, symbol)).length >= published, 60_000, `${published} detections stored`);
+    await eventually(
+      async () => (await storedEventIds(system.httpUrl, symbol)).length >= published,
+      60_000,
+      `${published} detections stored`,
+    );
     await alerts.waitFor(published, 30_000);
     await progress.waitFor(PROGRESS_STEPS, 30_000);
     const burstMs = Date.now() - burstStarted;
@@ -152,10 +181,14 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     );
 
     // Stream entries were all acknowledged (after enqueueing), on whichever node holds the stream.
-    await eventually(async () => {
-      const [pending] = (await publisher.xpending(t.config.channels.patterns, t.config.streams.group)) as [number];
-      return pending === 0;
-    }, 10_000, 'no pending stream entries');
+    await eventually(
+      async () => {
+        const [pending] = (await publisher.xpending(t.config.channels.patterns, t.config.streams.group)) as [number];
+        return pending === 0;
+      },
+      10_000,
+      'no pending stream entries',
+    );
 
     // Nothing failed, and nothing was refused as CROSSSLOT anywhere.
     for (const queue of [system.queues.detections, system.queues.control]) {
@@ -193,7 +226,11 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       streamSlots[key] = { slot: await keySlot(cluster, key), node };
     }
     const bullNode = keys.find((k) => k.key.startsWith(`${tag}:`))!.node;
-    const bullKinds = [...new Set(bullKeys.map((k) => k.slice(tag.length + 1).replace(/:[^:]*$/, (m) => (/^:\d+$|^:[A-Za-z]+-/.test(m) ? ':<job>' : m))))].sort();
+    const bullKinds = [
+      ...new Set(
+        bullKeys.map((k) => k.slice(tag.length + 1).replace(/:[^:]*$/, (m) => (/^:\d+$|^:[A-Za-z]+-/.test(m) ? ':<job>' : m))),
+      ),
+    ].sort();
     console.log(
       '[redis-cluster] slots',
       JSON.stringify({
@@ -207,7 +244,9 @@ describe('Redis Cluster (REDIS_CLUSTER_NODES)', () => {
 
   it('refuses, at start-up, a QUEUE_PREFIX without a hash tag on a cluster (BullMQ would fail every job with CROSSSLOT)', () => {
     const env = { REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001' };
-    expect(() => loadConfig({ ...env, QUEUE_PREFIX: 'patternwire' })).toThrow(/QUEUE_PREFIX: must contain a Redis Cluster hash tag/);
+    expect(() => loadConfig({ ...env, QUEUE_PREFIX: 'patternwire' })).toThrow(
+      /QUEUE_PREFIX: must contain a Redis Cluster hash tag/,
+    );
     expect(() => loadConfig({ ...env, QUEUE_PREFIX: 'pw{}' })).toThrow(/QUEUE_PREFIX/);
     expect(loadConfig({ ...env }).queuePrefix).toBe('{patternwire}');
     expect(loadConfig({ ...env, QUEUE_PREFIX: 'prod-{pw}' }).queuePrefix).toBe('prod-{pw}');

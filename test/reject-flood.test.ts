@@ -49,14 +49,17 @@ function stats(latencies: number[]): Stats {
 }
 
 /** A publisher process (`utils/publisher-process.ts`); `line` waits for a line of its stdout. */
-function publisher(mode: 'pace' | 'flood', args: string[]): { child: ChildProcess; line(re: RegExp, timeoutMs?: number): Promise<string> } {
+function publisher(
+  mode: 'pace' | 'flood',
+  args: string[],
+): { child: ChildProcess; line(re: RegExp, timeoutMs?: number): Promise<string> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/utils/publisher-process.ts', mode, REDIS_URL, ...args], {
     cwd: PROJECT_ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   disposers.add(() => void child.kill('SIGKILL'));
   const lines: string[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
   return {
     child,
     line: (re, timeoutMs = 30_000) => eventually(() => lines.find((l) => re.test(l)), timeoutMs, `a line matching ${re}`),
@@ -80,7 +83,8 @@ describe('a flood of rejects', () => {
         complete: () => undefined,
       },
     );
-    const countRejects = async () => Number((await pool.query<{ n: string }>('select count(*) as n from rejected_events')).rows[0]!.n);
+    const countRejects = async () =>
+      Number((await pool.query<{ n: string }>('select count(*) as n from rejected_events')).rows[0]!.n);
 
     // Valid detections at a steady pace, from their own process, until told to stop. The first
     // ones arrive before the subscription is live and warm the path up; they are not counted.

@@ -22,13 +22,18 @@ async function setUp(label: string, overrides: Record<string, string> = {}) {
   const publisher = new Redis(REDIS_URL);
   disposers.add(() => void publisher.disconnect());
   const payloads = async () =>
-    (await pool.query<{ payload: Buffer }>('select payload from rejected_events order by id')).rows.map((r) => r.payload.toString());
+    (await pool.query<{ payload: Buffer }>('select payload from rejected_events order by id')).rows.map((r) =>
+      r.payload.toString(),
+    );
   const garbage = (label: string) => publisher.publish(t.config.channels.patterns, `garbage ${t.id} ${label}`);
   return { t, system, pool, payloads, garbage };
 }
 
 async function rejectedTotal(system: TestSystem): Promise<number> {
-  const { body } = await gql<{ systemHealth: { pipeline: { rejectedTotal: number } } }>(system.httpUrl, '{ systemHealth { pipeline { rejectedTotal } } }');
+  const { body } = await gql<{ systemHealth: { pipeline: { rejectedTotal: number } } }>(
+    system.httpUrl,
+    '{ systemHealth { pipeline { rejectedTotal } } }',
+  );
   return body.data!.systemHealth.pipeline.rejectedTotal;
 }
 
@@ -45,7 +50,11 @@ describe('reject retention', () => {
     // One past the bound: the first one goes.
     await garbage('#6');
     const expected = [2, 3, 4, 5, 6].map((i) => `garbage ${t.id} #${i}`);
-    await eventually(async () => JSON.stringify(await payloads()) === JSON.stringify(expected), 10_000, 'the oldest reject pruned');
+    await eventually(
+      async () => JSON.stringify(await payloads()) === JSON.stringify(expected),
+      10_000,
+      'the oldest reject pruned',
+    );
     expect(await rejectedTotal(system)).toBe(6);
 
     // A duplicate of a kept message stores nothing and counts nothing; a new one counts.
@@ -70,7 +79,10 @@ describe('reject retention', () => {
       receivedAt: new Date(Date.now() - ageMs).toISOString(),
     });
     // Stored as a worker would, one minute either side of the bound.
-    const inserted = await storeRejections(system.database!.db, [reject('old', 7 * day + 60_000), reject('young', 7 * day - 60_000)]);
+    const inserted = await storeRejections(system.database!.db, [
+      reject('old', 7 * day + 60_000),
+      reject('young', 7 * day - 60_000),
+    ]);
     expect(inserted).toBe(2);
     expect(await rejectedTotal(system)).toBe(2);
 

@@ -9,7 +9,8 @@ import { startTestSystem } from './utils/system.js';
 const disposers = createDisposers();
 afterAll(() => disposers.run());
 
-const detection = (eventId: string, symbol = 'XOM') => JSON.stringify({ event_id: eventId, pattern: 'Doji', symbol, confidence: 0.7 });
+const detection = (eventId: string, symbol = 'XOM') =>
+  JSON.stringify({ event_id: eventId, pattern: 'Doji', symbol, confidence: 0.7 });
 
 async function storedEventIds(httpUrl: string, symbol: string): Promise<string[]> {
   const { body } = await gql<{ patterns: { nodes: { eventId: string }[] } }>(
@@ -33,7 +34,16 @@ describe('stream ingest (INGEST_STREAMS=true)', () => {
     // 1. Delivered to a consumer that then died without acknowledging.
     await redis.xgroup('CREATE', stream, t.config.streams.group, '$', 'MKSTREAM');
     for (let i = 0; i < 3; i++) await redis.xadd(stream, '*', 'message', detection(`${t.id}-orphan-${i}`));
-    const stolen = (await redis.xreadgroup('GROUP', t.config.streams.group, 'dead-consumer', 'COUNT', 100, 'STREAMS', stream, '>')) as [string, unknown[]][];
+    const stolen = (await redis.xreadgroup(
+      'GROUP',
+      t.config.streams.group,
+      'dead-consumer',
+      'COUNT',
+      100,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, unknown[]][];
     expect(stolen[0]![1]).toHaveLength(3);
     // 2. Added while no ingest ran (pub/sub would have lost these).
     for (let i = 0; i < 5; i++) await redis.xadd(stream, '*', 'message', detection(`${t.id}-early-${i}`));
@@ -51,19 +61,30 @@ describe('stream ingest (INGEST_STREAMS=true)', () => {
       `${t.id}-both`,
       `${t.id}-dup`,
     ].sort();
-    await eventually(async () => (await storedEventIds(system.httpUrl, 'XOM')).length === expected.length, 10_000, 'all stream entries stored');
+    await eventually(
+      async () => (await storedEventIds(system.httpUrl, 'XOM')).length === expected.length,
+      10_000,
+      'all stream entries stored',
+    );
     expect(await storedEventIds(system.httpUrl, 'XOM')).toEqual(expected);
     // Everything was acknowledged: nothing pending for the group.
-    await eventually(async () => {
-      const [pending] = (await redis.xpending(stream, t.config.streams.group)) as [number];
-      return pending === 0;
-    }, 5_000, 'no pending entries');
+    await eventually(
+      async () => {
+        const [pending] = (await redis.xpending(stream, t.config.streams.group)) as [number];
+        return pending === 0;
+      },
+      5_000,
+      'no pending entries',
+    );
   });
 
   it('stops reading the stream while the detections queue is full, and catches up once workers drain it', async () => {
     const MAX_JOBS = 3;
     const N = 2_000;
-    const t = await createTestEnv(disposers, 'streamflow', { INGEST_STREAMS: 'true', INGEST_STREAM_MAX_QUEUED_JOBS: String(MAX_JOBS) });
+    const t = await createTestEnv(disposers, 'streamflow', {
+      INGEST_STREAMS: 'true',
+      INGEST_STREAM_MAX_QUEUED_JOBS: String(MAX_JOBS),
+    });
     const stream = t.config.channels.patterns;
     const redis = new Redis(REDIS_URL);
     disposers.add(async () => {
@@ -104,7 +125,11 @@ describe('stream ingest (INGEST_STREAMS=true)', () => {
     const pool = new pg.Pool({ connectionString: t.env['DATABASE_URL'], max: 1 });
     disposers.add(() => pool.end());
     const stored = async () =>
-      (await pool.query<{ n: string; d: string }>(`select count(*) as n, count(distinct event_id) as d from pattern_detections where symbol = 'CVX'`)).rows[0]!;
+      (
+        await pool.query<{ n: string; d: string }>(
+          `select count(*) as n, count(distinct event_id) as d from pattern_detections where symbol = 'CVX'`,
+        )
+      ).rows[0]!;
     await eventually(async () => Number((await stored()).n) >= N, 30_000, `${N} stored`);
     expect(await stored()).toEqual({ n: String(N), d: String(N) });
   });

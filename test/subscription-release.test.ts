@@ -80,7 +80,10 @@ beforeAll(async () => {
 });
 
 async function subscribers(): Promise<number> {
-  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(api.httpUrl, '{ systemHealth { pipeline { subscribers } } }');
+  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(
+    api.httpUrl,
+    '{ systemHealth { pipeline { subscribers } } }',
+  );
   if (!body.data) throw new Error(JSON.stringify(body.errors));
   return body.data.systemHealth.pipeline.subscribers;
 }
@@ -99,7 +102,11 @@ async function waitForSubscribers(want: number, timeoutMs: number): Promise<{ ms
 /** Every subscription kind; the filters and job ids match nothing, so no event ever reaches them. */
 const NEVER = { filter: { symbols: ['NO-SUCH-SYMBOL'] } };
 const KINDS: { name: string; query: string; variables?: Record<string, unknown> }[] = [
-  { name: 'patternAlert', query: 'subscription($filter: PatternFilter) { patternAlert(filter: $filter) { id } }', variables: NEVER },
+  {
+    name: 'patternAlert',
+    query: 'subscription($filter: PatternFilter) { patternAlert(filter: $filter) { id } }',
+    variables: NEVER,
+  },
   {
     name: 'patternAlert(after)',
     query: 'subscription($filter: PatternFilter, $after: ID) { patternAlert(filter: $filter, after: $after) { id } }',
@@ -155,7 +162,10 @@ async function wsRound(round: number, total: number, sockets: number, measurePea
     for (let i = 0; i < perSocket && opened < total; i++, opened++) {
       const kind = KINDS[opened % KINDS.length]!;
       unsubscribes.push(
-        client.subscribe({ query: kind.query, variables: kind.variables }, { next: () => undefined, error: () => undefined, complete: () => undefined }),
+        client.subscribe(
+          { query: kind.query, variables: kind.variables },
+          { next: () => undefined, error: () => undefined, complete: () => undefined },
+        ),
       );
     }
     clients.push({ client, socket, unsubscribes, drop: DROPS[c % DROPS.length]! });
@@ -175,7 +185,7 @@ async function wsRound(round: number, total: number, sockets: number, measurePea
   const released = await waitForSubscribers(before, RELEASE_WAIT_MS);
   const releaseMs = released.ms === null ? null : Date.now() - dropAt;
   // The connections that only completed their subscriptions are closed too, before the next round.
-  await Promise.all(clients.map((c) => c.client.dispose()));
+  await Promise.all(clients.map(async (c) => c.client.dispose()));
   return { round, opened: total, openMs, peakHeap, releaseMs, left: released.count - before, total: released.count };
 }
 
@@ -225,7 +235,9 @@ function report(label: string, rounds: Round[], base: { heapUsed: number; rss: n
         .map(
           (r) =>
             `  round ${r.round}: ${r.opened} opened in ${r.openMs} ms${r.peakHeap ? ` (heap ${MB(r.peakHeap)})` : ''}, ` +
-            (r.releaseMs === null ? `${r.left} still subscribed ${RELEASE_WAIT_MS} ms after the drop (hub total ${r.total})` : `all released in ${r.releaseMs} ms`),
+            (r.releaseMs === null
+              ? `${r.left} still subscribed ${RELEASE_WAIT_MS} ms after the drop (hub total ${r.total})`
+              : `all released in ${r.releaseMs} ms`),
         )
         .join('\n'),
   );
@@ -238,19 +250,25 @@ function expectReleased(rounds: Round[]) {
 }
 
 describe('subscriptions are released when the client goes away', () => {
-  it('graphql-ws: 5,000 subscriptions of every kind, opened and dropped ten times (complete, close, terminate)', { timeout: 180_000 }, async () => {
-    expect(await subscribers()).toBe(0);
-    // A first round warms caches (parsed documents, JIT), so the baseline is the steady state.
-    const warm = await wsRound(0, 5_000, 50, false);
-    const base = await api.memory();
-    const rounds: Round[] = [];
-    for (let round = 1; round <= 10; round++) rounds.push(await wsRound(round, 5_000, 50, round === 1));
-    const end = await api.memory();
-    report('graphql-ws', [warm, ...rounds], base, end);
+  it(
+    'graphql-ws: 5,000 subscriptions of every kind, opened and dropped ten times (complete, close, terminate)',
+    { timeout: 180_000 },
+    async () => {
+      expect(await subscribers()).toBe(0);
+      // A first round warms caches (parsed documents, JIT), so the baseline is the steady state.
+      const warm = await wsRound(0, 5_000, 50, false);
+      const base = await api.memory();
+      const rounds: Round[] = [];
+      for (let round = 1; round <= 10; round++) rounds.push(await wsRound(round, 5_000, 50, round === 1));
+      const end = await api.memory();
+      report('graphql-ws', [warm, ...rounds], base, end);
 
-    expectReleased([warm, ...rounds]);
-    expect(end.heapUsed - base.heapUsed, `heap after GC grew from ${MB(base.heapUsed)} to ${MB(end.heapUsed)}`).toBeLessThan(HEAP_SLACK);
-  });
+      expectReleased([warm, ...rounds]);
+      expect(end.heapUsed - base.heapUsed, `heap after GC grew from ${MB(base.heapUsed)} to ${MB(end.heapUsed)}`).toBeLessThan(
+        HEAP_SLACK,
+      );
+    },
+  );
 
   it('GraphQL over SSE: every kind, released when the fetch is aborted', { timeout: 120_000 }, async () => {
     const warm = await sseRound(0, 1_000);
@@ -261,6 +279,8 @@ describe('subscriptions are released when the client goes away', () => {
     report('SSE', [warm, ...rounds], base, end);
 
     expectReleased([warm, ...rounds]);
-    expect(end.heapUsed - base.heapUsed, `heap after GC grew from ${MB(base.heapUsed)} to ${MB(end.heapUsed)}`).toBeLessThan(HEAP_SLACK);
+    expect(end.heapUsed - base.heapUsed, `heap after GC grew from ${MB(base.heapUsed)} to ${MB(end.heapUsed)}`).toBeLessThan(
+      HEAP_SLACK,
+    );
   });
 });

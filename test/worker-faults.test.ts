@@ -45,10 +45,17 @@ describe('worker faults', () => {
     proxy.cut();
     const N = 50;
     for (let i = 0; i < N; i++) {
-      await publisher.publish(t.config.channels.patterns, JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'IBM', confidence: 0.7 }));
+      await publisher.publish(
+        t.config.channels.patterns,
+        JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'IBM', confidence: 0.7 }),
+      );
     }
     // Jobs fail against the cut database and wait in the delayed set for their retry.
-    await eventually(async () => ((await system.queues.detections.getJobCounts('delayed')).delayed ?? 0) > 0, 10_000, 'retries to be scheduled');
+    await eventually(
+      async () => ((await system.queues.detections.getJobCounts('delayed')).delayed ?? 0) > 0,
+      10_000,
+      'retries to be scheduled',
+    );
     // ... and a retry ran and failed too: the cut is what the jobs meet, not a one-off error.
     await eventually(
       async () => (await system.queues.detections.getJobs(['delayed', 'waiting', 'active'])).some((j) => j.attemptsMade >= 2),
@@ -75,13 +82,16 @@ describe('worker faults', () => {
     const bad = [
       await system.queues.detections.add('rejected', { kind: 'rejected', channel: 42 } as never),
       // One bad detection fails its whole group: none of it is stored, the job lands in 'failed'.
-      await system.queues.detections.add('detections', { kind: 'detections', events: [{ kind: 'pattern', symbol: 'AAPL' }] } as never),
+      await system.queues.detections.add('detections', {
+        kind: 'detections',
+        events: [{ kind: 'pattern', symbol: 'AAPL' }],
+      } as never),
       await system.queues.detections.add('detections', { kind: 'detections', events: [] }),
     ];
     for (const job of bad) {
       const failed = await eventually(async () => ((await job.isFailed()) ? system.queues.detections.getJob(job.id!) : null));
-      expect(failed!.attemptsMade).toBe(1);
-      expect(failed!.failedReason).toMatch(/invalid data/);
+      expect(failed.attemptsMade).toBe(1);
+      expect(failed.failedReason).toMatch(/invalid data/);
     }
 
     const { body } = await gql<{ systemHealth: { pipeline: { status: string; queueFailed: number; reasons: string[] } } }>(
@@ -97,20 +107,31 @@ describe('worker faults', () => {
     const publisher = new Redis(REDIS_URL);
     disposers.add(() => void publisher.disconnect());
     const send = (i: number) =>
-      publisher.publish(t.config.channels.patterns, JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'IBM', confidence: 0.7 }));
+      publisher.publish(
+        t.config.channels.patterns,
+        JSON.stringify({ event_id: `${t.id}-${i}`, pattern: 'Doji', symbol: 'IBM', confidence: 0.7 }),
+      );
     await send(1);
     await eventually(async () => (await system.queues.detections.getJobCounts('completed')).completed === 1);
     // Until it is older than the 1 s retention window (BullMQ's own timestamp, as it trims by).
-    await eventually(async () => {
-      const [job] = await system.queues.detections.getJobs(['completed']);
-      return job?.finishedOn !== undefined && Date.now() - job.finishedOn > 1_000;
-    }, 5_000, 'the completed job to outlive the retention window');
+    await eventually(
+      async () => {
+        const [job] = await system.queues.detections.getJobs(['completed']);
+        return job?.finishedOn !== undefined && Date.now() - job.finishedOn > 1_000;
+      },
+      5_000,
+      'the completed job to outlive the retention window',
+    );
     // BullMQ trims by age when the next job completes.
     await send(2);
-    await eventually(async () => {
-      const jobs = await system.queues.detections.getJobs(['completed']);
-      const data = jobs[0]?.data;
-      return jobs.length === 1 && data?.kind === 'detections' && data.events[0]?.eventId === `${t.id}-2`;
-    }, 5_000, 'the older completed job to be trimmed');
+    await eventually(
+      async () => {
+        const jobs = await system.queues.detections.getJobs(['completed']);
+        const data = jobs[0]?.data;
+        return jobs.length === 1 && data?.kind === 'detections' && data.events[0]?.eventId === `${t.id}-2`;
+      },
+      5_000,
+      'the older completed job to be trimmed',
+    );
   });
 });

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export type Step = () => Promise<unknown> | unknown;
+export type Step = () => unknown;
 
 /** What the janitor can undo without the bench: a process, a database, Redis keys. */
 export type Resource = { pid: number } | { database: string; adminUrl: string } | { redisPattern: string; redisUrl: string };
@@ -35,7 +35,7 @@ function startJanitor(): ChildProcess | null {
     janitor.unref();
     janitor.on('error', () => undefined);
     (janitor.stdin as unknown as { unref?: () => void }).unref?.();
-    janitor.stdin!.on('error', () => undefined);
+    janitor.stdin.on('error', () => undefined);
     return janitor;
   } catch {
     return null;

@@ -9,15 +9,47 @@ import { Samples, sleep, wallNow } from './util.js';
 
 export const SUBSCRIPTION = /* GraphQL */ `
   subscription Bench($filter: PatternFilter) {
-    patternAlert(filter: $filter) { id eventId symbol pattern confidence tier }
+    patternAlert(filter: $filter) {
+      id
+      eventId
+      symbol
+      pattern
+      confidence
+      tier
+    }
   }
 `;
 
 export const PATTERNS = [
-  'BreakoutBO', 'Doji', 'Hammer', 'BullFlag', 'BearFlag', 'HeadShoulders', 'DoubleTop', 'DoubleBottom',
-  'CupHandle', 'AscendingTriangle', 'DescendingTriangle', 'Engulfing', 'MorningStar', 'EveningStar', 'ShootingStar',
-  'InvertedHammer', 'RisingWedge', 'FallingWedge', 'Pennant', 'GapUp', 'GapDown', 'ThreeWhiteSoldiers',
-  'ThreeBlackCrows', 'Harami', 'PiercingLine', 'DarkCloudCover', 'TweezerTop', 'TweezerBottom', 'VolumeSpike',
+  'BreakoutBO',
+  'Doji',
+  'Hammer',
+  'BullFlag',
+  'BearFlag',
+  'HeadShoulders',
+  'DoubleTop',
+  'DoubleBottom',
+  'CupHandle',
+  'AscendingTriangle',
+  'DescendingTriangle',
+  'Engulfing',
+  'MorningStar',
+  'EveningStar',
+  'ShootingStar',
+  'InvertedHammer',
+  'RisingWedge',
+  'FallingWedge',
+  'Pennant',
+  'GapUp',
+  'GapDown',
+  'ThreeWhiteSoldiers',
+  'ThreeBlackCrows',
+  'Harami',
+  'PiercingLine',
+  'DarkCloudCover',
+  'TweezerTop',
+  'TweezerBottom',
+  'VolumeSpike',
   'MomentumShift',
 ] as const;
 
@@ -84,7 +116,7 @@ export async function openSubscribers(
     async dispose() {
       disposing = true;
       for (const u of unsubscribes) u();
-      await Promise.allSettled(clients.map((c) => c.dispose()));
+      await Promise.allSettled(clients.map(async (c) => c.dispose()));
     },
   };
   let disposing = false;
@@ -150,7 +182,7 @@ export async function openSubscribers(
   };
 
   try {
-    for (let next = 0; next < filters.length; ) {
+    for (let next = 0; next < filters.length;) {
       const batch: Promise<void>[] = [];
       for (; batch.length < concurrency && next < filters.length; next++) batch.push(open(next));
       await Promise.all(batch);
@@ -319,7 +351,13 @@ export class Publisher {
    * `n` events at `rate` per second, each scheduled at t0 + i/rate (absolute, so lateness does
    * not accumulate as drift); whatever is due is sent at once.
    */
-  async fixedRate(channel: string, n: number, rate: number, rec: DeliveryRecorder, event: (i: number) => [string, string]): Promise<PublishResult> {
+  async fixedRate(
+    channel: string,
+    n: number,
+    rate: number,
+    rec: DeliveryRecorder,
+    event: (i: number) => [string, string],
+  ): Promise<PublishResult> {
     const lag = new Samples();
     const interval = 1000 / rate;
     const t0 = performance.now();
@@ -342,7 +380,13 @@ export class Publisher {
   }
 
   /** `n` events at once: one pipeline after another, not waiting in between. */
-  async burst(channel: string, n: number, rec: DeliveryRecorder, event: (i: number) => [string, string], chunk = 1000): Promise<PublishResult> {
+  async burst(
+    channel: string,
+    n: number,
+    rec: DeliveryRecorder,
+    event: (i: number) => [string, string],
+    chunk = 1000,
+  ): Promise<PublishResult> {
     const t0 = performance.now();
     const execs: Promise<unknown>[] = [];
     for (let start = 0; start < n; start += chunk) {
@@ -401,7 +445,14 @@ export class Publisher {
    * Unmeasured load before the measurement (JIT, pools, caches): `seconds` at `rate`, warm-up
    * ids continuing from `firstId`, over `symbols`. Returns the next free warm-up id.
    */
-  async warmLoad(channel: string, rec: DeliveryRecorder, symbols: string[], rate: number, seconds: number, firstId: number): Promise<number> {
+  async warmLoad(
+    channel: string,
+    rec: DeliveryRecorder,
+    symbols: string[],
+    rate: number,
+    seconds: number,
+    firstId: number,
+  ): Promise<number> {
     const n = Math.round(rate * seconds);
     const t0 = performance.now();
     for (let j = 0; j < n; j++) {

@@ -26,7 +26,11 @@ export const NUMBER_FLAGS = {
   'throughput-batch': { full: 200, quick: 200, help: 'throughput: XADD / PUBLISH commands per pipeline' },
   'throughput-drain-seconds': { full: 60, quick: 10, help: 'throughput: longest wait for the backlog after publishing' },
   'throughput-target': { full: 5000, quick: 5000, help: 'throughput: target events/s (stored and delivered)' },
-  'throughput-bounded-depth': { full: 200, quick: 200, help: 'throughput: largest queue depth (jobs) at the end that counts as bounded' },
+  'throughput-bounded-depth': {
+    full: 200,
+    quick: 200,
+    help: 'throughput: largest queue depth (jobs) at the end that counts as bounded',
+  },
   'burst-events': { full: 20000, quick: 2000, help: 'burst: events published at once' },
   'burst-subscribers': { full: 1, quick: 1, help: 'burst: subscribers, no filter' },
   'burst-timeout-seconds': { full: 60, quick: 15, help: 'burst: longest wait for everything' },
@@ -97,14 +101,18 @@ export function parseOptions(argv: string[]): Options | null {
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
     if (name === 'scenarios') {
-      const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+      const list = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = list.find((s) => !(SCENARIOS as readonly string[]).includes(s));
       if (bad !== undefined) throw new UsageError(`unknown scenario "${bad}"; known: ${SCENARIOS.join(', ')}`);
       scenarios = list as ScenarioName[];
       continue;
     }
     if (name === 'throughput-via') {
-      if (!(THROUGHPUT_VIA as readonly string[]).includes(value)) throw new UsageError(`--throughput-via must be one of ${THROUGHPUT_VIA.join(', ')}, got "${value}"`);
+      if (!(THROUGHPUT_VIA as readonly string[]).includes(value))
+        throw new UsageError(`--throughput-via must be one of ${THROUGHPUT_VIA.join(', ')}, got "${value}"`);
       throughputVia = value as ThroughputVia;
       continue;
     }
@@ -116,7 +124,8 @@ export function parseOptions(argv: string[]): Options | null {
     const raw = values.get(name);
     const v = raw === undefined ? (quick ? f.quick : f.full) : Number(raw);
     const mayBeZero = name === 'throughput-rate' || name === 'warmup-seconds';
-    if (!Number.isFinite(v) || v < 0 || (!mayBeZero && v === 0)) throw new UsageError(`--${name} must be a ${mayBeZero ? 'non-negative' : 'positive'} number, got "${raw}"`);
+    if (!Number.isFinite(v) || v < 0 || (!mayBeZero && v === 0))
+      throw new UsageError(`--${name} must be a ${mayBeZero ? 'non-negative' : 'positive'} number, got "${raw}"`);
     n[name] = v;
   }
   return { quick, cpuProf, throughputVia, scenarios, n };

@@ -49,7 +49,10 @@ export interface Patternwire {
    * The writer's transactions, told apart by `stored_at` (now() = transaction start, so rows of
    * one group-commit batch share it): how many, and their sizes.
    */
-  writerBatches(afterId: number, prefix: string): Promise<{ batches: number; meanSize: number | null; maxSize: number | null; perSecond: number | null }>;
+  writerBatches(
+    afterId: number,
+    prefix: string,
+  ): Promise<{ batches: number; meanSize: number | null; maxSize: number | null; perSecond: number | null }>;
   /** Per stored row of a run: event id, received_at and stored_at as epoch ms (database clock). */
   stageTimes(afterId: number, prefix: string): Promise<{ eventId: string; receivedAt: number; storedAt: number }[]>;
   /** Waits for an empty backlog; false if it is not empty within `timeoutMs`. */
@@ -81,7 +84,11 @@ export async function startPatternwire(
   log: (m: string) => void,
   opts: { spareApi?: boolean; cpuProfDir?: string | null } = {},
 ): Promise<Patternwire> {
-  const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({ ...process.env, ...env.patternwireEnv, ...extra });
+  const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+    ...process.env,
+    ...env.patternwireEnv,
+    ...extra,
+  });
   // With --cpu-prof each long-running child writes a V8 profile when it exits (SIGTERM: orderly).
   let started = 0;
   const spawnRole = (name: string, role: string, extra: Record<string, string> = {}) =>
@@ -95,7 +102,8 @@ export async function startPatternwire(
 
   const migrate = spawnNode(cleanup, 'patternwire migrate', ['src/cli.ts', 'migrate'], childEnv());
   const migrated = await migrate.exited;
-  if (migrated.code !== 0) throw new Error(`patternwire migrate failed (${migrated.code ?? migrated.signal}):\n${migrate.output()}`);
+  if (migrated.code !== 0)
+    throw new Error(`patternwire migrate failed (${migrated.code ?? migrated.signal}):\n${migrate.output()}`);
 
   const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: 3 });
   cleanup.add('bench redis connection', () => redis.disconnect());
@@ -110,7 +118,12 @@ export async function startPatternwire(
     return { child, httpUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/graphql` };
   };
   const apiReady = (api: { child: Child; httpUrl: string }) =>
-    waitReady([api.child], async () => (await fetch(`${api.httpUrl}/healthz`)).status === 200, 60_000, `${api.child.name} /healthz`);
+    waitReady(
+      [api.child],
+      async () => (await fetch(`${api.httpUrl}/healthz`)).status === 200,
+      60_000,
+      `${api.child.name} /healthz`,
+    );
 
   const startWorker = () => spawnRole('patternwire worker', 'worker');
   const startIngest = () => spawnRole('patternwire ingest', 'ingest');

@@ -43,8 +43,8 @@ export function spawnNode(
     out += chunk.toString('utf8');
     if (out.length > OUTPUT_LIMIT * 2) out = out.slice(-OUTPUT_LIMIT);
   };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.once('close', (code, signal) => resolve({ code, signal }));
   });
@@ -70,14 +70,21 @@ export function spawnNode(
 }
 
 /** Polls `check` until true; fails at once (with its output) if one of `children` exits meanwhile. */
-export async function waitReady(children: Child[], check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function waitReady(
+  children: Child[],
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = children.find((c) => !c.alive());
     if (dead) throw new Error(`${dead.name} exited while waiting for ${what}; its output:\n${dead.output()}`);
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) {
-      throw new Error(`${what} not ready within ${timeoutMs} ms; output:\n${children.map((c) => `--- ${c.name}\n${c.output()}`).join('\n')}`);
+      throw new Error(
+        `${what} not ready within ${timeoutMs} ms; output:\n${children.map((c) => `--- ${c.name}\n${c.output()}`).join('\n')}`,
+      );
     }
     await sleep(100);
   }

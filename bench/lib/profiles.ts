@@ -86,7 +86,9 @@ export function summarizeProfile(file: string, top = 15, skipMs = 0): string {
 export function summarizeProfiles(dir: string, top = 15, skipMs = 0): string {
   let files: string[];
   try {
-    files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.cpuprofile')).sort();
+    files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort();
   } catch {
     return `no profiles in ${dir}`;
   }

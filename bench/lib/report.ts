@@ -4,7 +4,17 @@ import { readFileSync } from 'node:fs';
 import type { Row } from '../scenarios/types.js';
 import { cdfPoints, percentile } from './util.js';
 
-export function machineFacts(): Record<string, unknown> {
+export interface MachineFacts {
+  cpuModel: string;
+  cores: number;
+  ramGb: number;
+  node: string;
+  kernel: string;
+  date: string;
+  loadAverage: number[];
+}
+
+export function machineFacts(): MachineFacts {
   let cpuModel = 'unknown';
   try {
     cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
@@ -52,7 +62,8 @@ export function formatTable(rows: Row[], markdown = false): string {
   }
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const numeric = new Set([2, 3, 4]);
-  const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   const out = [line(header), widths.map((w) => '─'.repeat(w)).join('  ')];
   let last = '';
   for (const cells of body) {
@@ -89,7 +100,9 @@ export function cdfSvg(curves: Curve[], title: string, subtitle: string, targets
   const sx = (v: number) => m.left + ((Math.log10(Math.max(v, 10 ** x0)) - x0) / (x1 - x0)) * pw;
   const sy = (f: number) => m.top + (1 - f) * ph;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   parts.push(`<text x="${W / 2}" y="28" text-anchor="middle" font-size="17" font-weight="bold">${esc(title)}</text>`);
   parts.push(`<text x="${W / 2}" y="48" text-anchor="middle" font-size="12" fill="#555">${esc(subtitle)}</text>`);
@@ -112,8 +125,12 @@ export function cdfSvg(curves: Curve[], title: string, subtitle: string, targets
     }
   }
   parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
-  parts.push(`<text x="${m.left + pw / 2}" y="${m.top + ph + 42}" text-anchor="middle" font-size="13">latency, publish → graphql-ws receive (ms, log scale)</text>`);
-  parts.push(`<text transform="translate(20 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13">fraction of deliveries ≤ x</text>`);
+  parts.push(
+    `<text x="${m.left + pw / 2}" y="${m.top + ph + 42}" text-anchor="middle" font-size="13">latency, publish → graphql-ws receive (ms, log scale)</text>`,
+  );
+  parts.push(
+    `<text transform="translate(20 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle" font-size="13">fraction of deliveries ≤ x</text>`,
+  );
 
   // Curves (steps), with their p50 and p99 marked.
   for (const c of all) {
@@ -133,14 +150,20 @@ export function cdfSvg(curves: Curve[], title: string, subtitle: string, targets
 
   for (const t of targets) {
     const x = sx(t.ms);
-    parts.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#c0392b" stroke-dasharray="5 4" stroke-width="1.2"/>`);
-    parts.push(`<text transform="translate(${x + 13} ${m.top + 8}) rotate(90)" fill="#c0392b" font-size="11" stroke="#ffffff" stroke-width="3" paint-order="stroke">${esc(t.label)}</text>`);
+    parts.push(
+      `<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#c0392b" stroke-dasharray="5 4" stroke-width="1.2"/>`,
+    );
+    parts.push(
+      `<text transform="translate(${x + 13} ${m.top + 8}) rotate(90)" fill="#c0392b" font-size="11" stroke="#ffffff" stroke-width="3" paint-order="stroke">${esc(t.label)}</text>`,
+    );
   }
 
   // Legend, under the plot.
   const lx = m.left + 8;
   let ly = m.top + ph + 72;
-  parts.push(`<rect x="${m.left}" y="${ly - 16}" width="${pw}" height="${all.length * 20 + 24}" fill="#fafafa" stroke="#cccccc"/>`);
+  parts.push(
+    `<rect x="${m.left}" y="${ly - 16}" width="${pw}" height="${all.length * 20 + 24}" fill="#fafafa" stroke="#cccccc"/>`,
+  );
   for (const c of all) {
     const p50 = percentile(c.sorted, 50)!;
     const p99 = percentile(c.sorted, 99)!;

@@ -21,7 +21,12 @@ export function aggregateRuns(defs: MetricDef[], runs: Runs): Record<System, Rec
   return out;
 }
 
-export function rowsFor(scenario: string, defs: MetricDef[], agg: Record<System, Record<string, number | null>>, runs: number): Row[] {
+export function rowsFor(
+  scenario: string,
+  defs: MetricDef[],
+  agg: Record<System, Record<string, number | null>>,
+  runs: number,
+): Row[] {
   return defs.map((def) => {
     const pw = agg.patternwire[def.key] ?? null;
     const base = def.pwOnly ? null : (agg.baseline[def.key] ?? null);

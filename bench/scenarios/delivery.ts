@@ -20,11 +20,11 @@ interface DeliveryPlan {
   scenario: string;
   subscribers: number;
   /** The symbols subscriber `s` filters on (null: no filter). */
-  filterOf(s: number): string[] | null;
+  filterOf: (s: number) => string[] | null;
   /** Symbol and pattern of event `i`. */
-  eventOf(i: number): [string, string];
+  eventOf: (i: number) => [string, string];
   /** Whether subscriber `s` should receive event `i`. */
-  matches(s: number, i: number): boolean;
+  matches: (s: number, i: number) => boolean;
   /** One warm-up event per symbol here reaches every subscriber. */
   warmSymbols: string[];
   /** Unmeasured load at the scenario's rate before measuring (fixed-rate scenarios). */
@@ -121,7 +121,9 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
     const warmDeadline = Date.now() + 60_000;
     for (let roundNo = 0; rec.warmedCount < plan.subscribers; roundNo++) {
       if (Date.now() > warmDeadline) {
-        throw new Error(`${target.system}: only ${rec.warmedCount} of ${plan.subscribers} subscribers got a warm-up event within 60 s (${subs.errors.join('; ')})`);
+        throw new Error(
+          `${target.system}: only ${rec.warmedCount} of ${plan.subscribers} subscribers got a warm-up event within 60 s (${subs.errors.join('; ')})`,
+        );
       }
       await publisher.warmUp(target.channel, rec, plan.warmSymbols, roundNo);
       const until = Date.now() + 1_000;
@@ -153,7 +155,14 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
         const [stored, depth, backlog] = pw
           ? await Promise.all([pw.maxId().then((m) => m - startId), pw.queueDepth().then((d) => d.depth), pw.streamBacklog()])
           : [null, null, null];
-        samples.push({ t: Math.round(performance.now() - t0), published: rec.published, delivered: rec.delivered, stored, queueDepth: depth, streamBacklog: backlog });
+        samples.push({
+          t: Math.round(performance.now() - t0),
+          published: rec.published,
+          delivered: rec.delivered,
+          stored,
+          queueDepth: depth,
+          streamBacklog: backlog,
+        });
         const next = t0 + samples.length * 1000;
         while (sampling && performance.now() < next) await sleep(Math.min(100, next - performance.now()));
       }
@@ -185,7 +194,15 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
         ? await publisher.fixedRate(target.channel, load.events, load.rate, rec, plan.eventOf)
         : load.kind === 'burst'
           ? await publisher.burst(target.channel, load.events, rec, plan.eventOf)
-          : await publisher.maxRate(target.channel, load.seconds, load.batch, load.rate, rec, plan.eventOf, pw ? load.via : 'publish');
+          : await publisher.maxRate(
+              target.channel,
+              load.seconds,
+              load.batch,
+              load.rate,
+              rec,
+              plan.eventOf,
+              pw ? load.via : 'publish',
+            );
     const publishEnd = performance.now();
 
     // Throughput: what got through within the publishing window.
@@ -238,7 +255,9 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
     sampling = false;
     await sampler;
 
-    const cpu = Object.fromEntries(procs.map((p, k) => [p.name, cpuBefore[k] != null && cpuAfter[k] != null ? round(cpuAfter[k]! - cpuBefore[k]!) : null]));
+    const cpu = Object.fromEntries(
+      procs.map((p, k) => [p.name, cpuBefore[k] != null && cpuAfter[k] != null ? round(cpuAfter[k] - cpuBefore[k]) : null]),
+    );
     const cpuValues = Object.values(cpu);
     const stored = pw ? await pw.storedCount(startId, storedPrefix) : null;
     const batches = pw ? await pw.writerBatches(startId, storedPrefix) : null;
@@ -283,7 +302,7 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
       streamBacklogAtEnd: backlogAtEnd,
       waitedMs: round(waitedMs, 0)!,
       cpu,
-      cpuTotal: cpuValues.every((v) => v !== null) ? round(cpuValues.reduce((a, b) => a! + b!, 0)) : null,
+      cpuTotal: cpuValues.every((v) => v !== null) ? round(cpuValues.reduce((a, b) => a + b, 0)) : null,
       handledEvents: rec.distinctEvents,
       relayHeard: heard,
       writerBatches: batches,
@@ -298,7 +317,13 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
   }
 }
 
-async function stageBreakdown(pw: NonNullable<Target['pw']>, rec: DeliveryRecorder, startId: number, prefix: string, clockOffset: number) {
+async function stageBreakdown(
+  pw: NonNullable<Target['pw']>,
+  rec: DeliveryRecorder,
+  startId: number,
+  prefix: string,
+  clockOffset: number,
+) {
   const ingest = new Samples();
   const queued = new Samples();
   const toClient = new Samples();
@@ -319,7 +344,9 @@ async function stageBreakdown(pw: NonNullable<Target['pw']>, rec: DeliveryRecord
 }
 
 function roundDist(d: Distribution): Distribution {
-  return Object.fromEntries(Object.entries(d).map(([k, v]) => [k, k === 'count' ? v : round(v, 3)])) as unknown as Distribution;
+  return Object.fromEntries(
+    Object.entries(d).map(([k, v]) => [k, k === 'count' ? v : round(v as number | null, 3)]),
+  ) as unknown as Distribution;
 }
 
 /** The figures of one run that the table aggregates. */
@@ -369,7 +396,13 @@ export interface DeliveryOutcome {
 }
 
 /** Runs `plan` on both systems, alternating which goes first, and builds the table lines. */
-async function runBoth(ctx: BenchContext, plan: DeliveryPlan, params: Record<string, unknown>, defs: MetricDef[], notes: string[]): Promise<DeliveryOutcome> {
+async function runBoth(
+  ctx: BenchContext,
+  plan: DeliveryPlan,
+  params: Record<string, unknown>,
+  defs: MetricDef[],
+  notes: string[],
+): Promise<DeliveryOutcome> {
   const runs: DeliveryRun[] = [];
   for (let run = 1; run <= ctx.runs; run++) {
     const order: System[] = run % 2 ? ['patternwire', 'baseline'] : ['baseline', 'patternwire'];
@@ -378,11 +411,17 @@ async function runBoth(ctx: BenchContext, plan: DeliveryPlan, params: Record<str
       ctx.log(
         `  ${plan.scenario} run ${run} ${system.padEnd(11)} published ${r.published} (${r.offeredPerSec}/s), delivered ${r.delivered}/${r.expected}, ` +
           `lost ${r.lost}, dup ${r.duplicated}, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms` +
-          (r.storedPerSec !== null ? `, stored ${r.storedPerSec}/s, delivered ${r.deliveredPerSec}/s, queue max ${r.queueDepthMax}` : '') +
-          (r.writerBatches ? `, writer: ${r.writerBatches.batches} txns (mean ${r.writerBatches.meanSize}, max ${r.writerBatches.maxSize} rows, ${r.writerBatches.perSecond ?? '?'}/s)` : '') +
+          (r.storedPerSec !== null
+            ? `, stored ${r.storedPerSec}/s, delivered ${r.deliveredPerSec}/s, queue max ${r.queueDepthMax}`
+            : '') +
+          (r.writerBatches
+            ? `, writer: ${r.writerBatches.batches} txns (mean ${r.writerBatches.meanSize}, max ${r.writerBatches.maxSize} rows, ${r.writerBatches.perSecond ?? '?'}/s)`
+            : '') +
           (plan.load.kind === 'burst' ? `, all stored ${fmtS(r.storedAllMs)}, all delivered ${fmtS(r.deliveredAllMs)}` : '') +
           (r.relayHeard !== null && r.lost > 0 ? ` (the relay heard ${r.relayHeard} of ${r.published} from Redis)` : '') +
-          (r.stages ? `; stages p50/p99: ingest ${r.stages.ingest.p50}/${r.stages.ingest.p99}, queue+batch ${r.stages.queueAndBatch.p50}/${r.stages.queueAndBatch.p99}, txn→client ${r.stages.commitToClient.p50}/${r.stages.commitToClient.p99} ms` : '') +
+          (r.stages
+            ? `; stages p50/p99: ingest ${r.stages.ingest.p50}/${r.stages.ingest.p99}, queue+batch ${r.stages.queueAndBatch.p50}/${r.stages.queueAndBatch.p99}, txn→client ${r.stages.commitToClient.p50}/${r.stages.commitToClient.p99} ms`
+            : '') +
           `; load ${r.loadAverage1m}` +
           (r.errors.length ? `, errors: ${r.errors.join('; ')}` : ''),
       );
@@ -390,8 +429,14 @@ async function runBoth(ctx: BenchContext, plan: DeliveryPlan, params: Record<str
     }
   }
   const bySystem = (s: System) => runs.filter((r) => r.system === s);
-  const aggregated = aggregateRuns(defs, { patternwire: bySystem('patternwire').map(flatten), baseline: bySystem('baseline').map(flatten) });
-  const latencies = { patternwire: bySystem('patternwire').map((r) => r.sortedLatencies!), baseline: bySystem('baseline').map((r) => r.sortedLatencies!) };
+  const aggregated = aggregateRuns(defs, {
+    patternwire: bySystem('patternwire').map(flatten),
+    baseline: bySystem('baseline').map(flatten),
+  });
+  const latencies = {
+    patternwire: bySystem('patternwire').map((r) => r.sortedLatencies!),
+    baseline: bySystem('baseline').map((r) => r.sortedLatencies!),
+  };
   for (const r of runs) delete r.sortedLatencies;
   return {
     report: {
@@ -543,7 +588,14 @@ export function throughput(ctx: BenchContext, o: ThroughputOptions): Promise<Del
   const defs: MetricDef[] = [
     { key: 'published', label: 'published', unit: '' },
     { key: 'offeredPerSec', label: 'offered (published/s)', unit: '/s' },
-    { key: 'storedPerSec', label: `stored/s within the ${o.seconds} s`, unit: '/s', target: `≥ ${o.target}/s`, check: atLeast(o.target), pwOnly: true },
+    {
+      key: 'storedPerSec',
+      label: `stored/s within the ${o.seconds} s`,
+      unit: '/s',
+      target: `≥ ${o.target}/s`,
+      check: atLeast(o.target),
+      pwOnly: true,
+    },
     {
       key: 'deliveredPerSec',
       label: `delivered/s within the ${o.seconds} s`,
@@ -569,18 +621,34 @@ export function throughput(ctx: BenchContext, o: ThroughputOptions): Promise<Del
       : []),
     { key: 'waitedS', label: `drain: after publishing, until all delivered (≤ ${o.drainSeconds} s)`, unit: 's' },
     ...(o.via === 'xadd'
-      ? [{ key: 'leftInStream', label: 'left unread in the stream when the wait ended (waiting, not lost)', unit: '', pwOnly: true }]
+      ? [
+          {
+            key: 'leftInStream',
+            label: 'left unread in the stream when the wait ended (waiting, not lost)',
+            unit: '',
+            pwOnly: true,
+          },
+        ]
       : []),
     { key: 'lost', label: 'lost (not delivered, and not waiting in the stream)', unit: '', agg: 'sum', target: '0', check: zero },
     { key: 'duplicated', label: 'duplicated', unit: '', agg: 'sum', target: '0', check: zero },
-    { key: 'notStored', label: 'not stored, and not waiting in the stream', unit: '', agg: 'sum', target: '0', check: zero, pwOnly: true },
+    {
+      key: 'notStored',
+      label: 'not stored, and not waiting in the stream',
+      unit: '',
+      agg: 'sum',
+      target: '0',
+      check: zero,
+      pwOnly: true,
+    },
     { key: 'disconnects', label: 'disconnects + errors', unit: '', agg: 'sum', target: '0', check: zero },
     ...WRITER,
     { key: 'p50', label: 'latency p50 (under overload)', unit: 'ms' },
     { key: 'p99', label: 'latency p99 (under overload)', unit: 'ms' },
     { key: 'cpuMsPerEvent', label: 'CPU of the system per event delivered', unit: 'ms' },
   ];
-  const command = o.via === 'xadd' ? 'XADD (Patternwire: the stream its ingest reads while the queue has room; baseline: PUBLISH)' : 'PUBLISH';
+  const command =
+    o.via === 'xadd' ? 'XADD (Patternwire: the stream its ingest reads while the queue has room; baseline: PUBLISH)' : 'PUBLISH';
   const notes = [
     o.rate > 0
       ? `publisher paced to ${o.rate}/s in pipelines of ${o.batch} ${command}`
@@ -624,5 +692,7 @@ export function burst(ctx: BenchContext, o: BurstOptions): Promise<DeliveryOutco
     { key: 'p99', label: 'latency p99', unit: 'ms' },
     { key: 'cpuMsPerEvent', label: 'CPU of the system per event delivered', unit: 'ms' },
   ];
-  return runBoth(ctx, plan, { ...o }, defs, [`published as ${Math.ceil(o.events / 1000)} pipelines of ≤ 1000 PUBLISH, not waiting in between`]);
+  return runBoth(ctx, plan, { ...o }, defs, [
+    `published as ${Math.ceil(o.events / 1000)} pipelines of ≤ 1000 PUBLISH, not waiting in between`,
+  ]);
 }

@@ -96,7 +96,8 @@ async function timed(fn: () => Promise<Response>, count: (body: unknown) => numb
     const text = await res.text();
     const ms = performance.now() - t;
     const body = JSON.parse(text) as { errors?: { message: string }[] };
-    if (res.status !== 200 || body.errors?.length) return { ms, ok: false, rows: 0, error: `${res.status} ${text.slice(0, 200)}` };
+    if (res.status !== 200 || body.errors?.length)
+      return { ms, ok: false, rows: 0, error: `${res.status} ${text.slice(0, 200)}` };
     return { ms, ok: true, rows: count(body) };
   } catch (err) {
     return { ms: performance.now() - t, ok: false, rows: 0, error: (err as Error).message };
@@ -122,7 +123,9 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
   const symbols = makeSymbols(o.symbols);
   ctx.log(`  history: bulk-loading ${o.rows.toLocaleString('en-US')} detections…`);
   const load = await bulkLoad(ctx, o, symbols);
-  ctx.log(`  history: loaded in ${(load.ms / 1000).toFixed(1)} s (table now ${load.total.toLocaleString('en-US')} rows), VACUUM ANALYZE done`);
+  ctx.log(
+    `  history: loaded in ${(load.ms / 1000).toFixed(1)} s (table now ${load.total.toLocaleString('en-US')} rows), VACUUM ANALYZE done`,
+  );
 
   const http = ctx.pw.httpUrl;
   const post = (query: string, variables: Record<string, unknown>) => () =>
@@ -131,7 +134,8 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
       body: JSON.stringify({ query, variables }),
     });
-  const nodes = (field: string) => (b: unknown) => ((b as { data: Record<string, { nodes: unknown[] }> }).data[field]?.nodes.length ?? 0);
+  const nodes = (field: string) => (b: unknown) =>
+    (b as { data: Record<string, { nodes: unknown[] }> }).data[field]?.nodes.length ?? 0;
   let pick = 0;
   const nextSymbol = () => symbols[(pick = (pick * 1103515245 + 12345) % 2147483648) % symbols.length]!;
 
@@ -149,7 +153,9 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
         return async () => {
           let cursor: string | null = null;
           const r = await timed(post(PAGE_QUERY, { after }), (b) => {
-            const page = (b as { data: { patterns: { nodes: unknown[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } } }).data.patterns;
+            const page = (
+              b as { data: { patterns: { nodes: unknown[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } } }
+            ).data.patterns;
             cursor = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
             return page.nodes.length;
           });
@@ -161,7 +167,11 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
     rest: {
       label: 'REST /api/patterns/daily?symbols=X',
       unit: 'ms',
-      next: () => timed(() => fetch(`${http}/api/patterns/daily?symbols=${nextSymbol()}`), (b) => (b as { patterns: unknown[] }).patterns.length),
+      next: () =>
+        timed(
+          () => fetch(`${http}/api/patterns/daily?symbols=${nextSymbol()}`),
+          (b) => (b as { patterns: unknown[] }).patterns.length,
+        ),
     },
   };
 
@@ -192,7 +202,9 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
       figures[`${kind}.p99`] = d.p99;
       figures[`${kind}.failures`] = failures;
       figures[`${kind}.rows`] = rows / o.queries;
-      ctx.log(`  history run ${run} ${kind.padEnd(14)} p50 ${d.p50?.toFixed(2)} ms, p95 ${d.p95?.toFixed(2)} ms, p99 ${d.p99?.toFixed(2)} ms, failures ${failures}, mean rows ${(rows / o.queries).toFixed(1)}`);
+      ctx.log(
+        `  history run ${run} ${kind.padEnd(14)} p50 ${d.p50?.toFixed(2)} ms, p95 ${d.p95?.toFixed(2)} ms, p99 ${d.p99?.toFixed(2)} ms, failures ${failures}, mean rows ${(rows / o.queries).toFixed(1)}`,
+      );
       await sleep(100);
     }
     runs.push(summary);
@@ -206,7 +218,15 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
       { key: `${kind}.p50`, label: `${k.label} p50`, unit: 'ms', pwOnly: true },
       { key: `${kind}.p95`, label: `${k.label} p95`, unit: 'ms', pwOnly: true },
       { key: `${kind}.p99`, label: `${k.label} p99`, unit: 'ms', target: `≤ ${limit} ms`, check: atMost(limit), pwOnly: true },
-      { key: `${kind}.failures`, label: `${k.label} failed requests`, unit: '', agg: 'sum', target: '0', check: zero, pwOnly: true },
+      {
+        key: `${kind}.failures`,
+        label: `${k.label} failed requests`,
+        unit: '',
+        agg: 'sum',
+        target: '0',
+        check: zero,
+        pwOnly: true,
+      },
     );
   }
   const aggregated = aggregateRuns(defs, { patternwire: flat, baseline: [] });

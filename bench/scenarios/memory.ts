@@ -36,9 +36,19 @@ export async function memory(ctx: BenchContext, o: MemoryOptions): Promise<Scena
       await sleep(1_000);
       const before = residentMb(api.child.pid);
       const started = performance.now();
-      const subs = await openSubscribers(api.wsUrl, Array.from({ length: o.subscribers }, () => null), () => undefined, 200);
+      const subs = await openSubscribers(
+        api.wsUrl,
+        Array.from({ length: o.subscribers }, () => null),
+        () => undefined,
+        200,
+      );
       try {
-        await waitUntil(async () => (await subscriberCount(api.httpUrl)) >= o.subscribers, 120_000, `${o.subscribers} subscribers counted by the API`, 250);
+        await waitUntil(
+          async () => (await subscriberCount(api.httpUrl)) >= o.subscribers,
+          120_000,
+          `${o.subscribers} subscribers counted by the API`,
+          250,
+        );
         const connectMs = performance.now() - started;
         await sleep(1_500);
         const after = residentMb(api.child.pid);
@@ -53,7 +63,9 @@ export async function memory(ctx: BenchContext, o: MemoryOptions): Promise<Scena
           errors: subs.errors,
           disconnects: subs.disconnects,
         };
-        ctx.log(`  memory run ${run}: RSS ${summary.rssBeforeMb} MB → ${summary.rssAfterMb} MB with ${o.subscribers} subscribers (${summary.kbPerSubscriber} KB each, peak ${summary.peakMb} MB, connected in ${summary.connectSeconds} s)`);
+        ctx.log(
+          `  memory run ${run}: RSS ${summary.rssBeforeMb} MB → ${summary.rssAfterMb} MB with ${o.subscribers} subscribers (${summary.kbPerSubscriber} KB each, peak ${summary.peakMb} MB, connected in ${summary.connectSeconds} s)`,
+        );
         runs.push(summary);
         flat.push({
           before: summary.rssBeforeMb,
@@ -72,7 +84,14 @@ export async function memory(ctx: BenchContext, o: MemoryOptions): Promise<Scena
   }
   const defs: MetricDef[] = [
     { key: 'before', label: 'API RSS before (idle)', unit: 'MB', pwOnly: true },
-    { key: 'after', label: `API RSS with ${o.subscribers} subscribers`, unit: 'MB', target: `≤ ${o.limitMb} MB`, check: atMost(o.limitMb), pwOnly: true },
+    {
+      key: 'after',
+      label: `API RSS with ${o.subscribers} subscribers`,
+      unit: 'MB',
+      target: `≤ ${o.limitMb} MB`,
+      check: atMost(o.limitMb),
+      pwOnly: true,
+    },
     { key: 'peak', label: 'API peak RSS (VmHWM)', unit: 'MB', pwOnly: true },
     { key: 'perSub', label: 'per subscriber', unit: 'KB', pwOnly: true },
     { key: 'connect', label: `time to connect + subscribe ${o.subscribers}`, unit: 's', pwOnly: true },
@@ -85,6 +104,8 @@ export async function memory(ctx: BenchContext, o: MemoryOptions): Promise<Scena
     runs,
     aggregated,
     rows: rowsFor('memory', defs, aggregated, ctx.runs),
-    notes: ['a fresh API process per run (its own pub/sub prefix: the subscribers stay idle), run under tsx as the other children (the tsx loader adds tens of MB to an idle API); RSS = VmRSS from /proc/<pid>/status, 1.5 s after the API counts every subscriber'],
+    notes: [
+      'a fresh API process per run (its own pub/sub prefix: the subscribers stay idle), run under tsx as the other children (the tsx loader adds tens of MB to an idle API); RSS = VmRSS from /proc/<pid>/status, 1.5 s after the API counts every subscriber',
+    ],
   };
 }

@@ -14,7 +14,7 @@ export interface LiveHub {
   ): EventStream<TopicValues[T]>;
   /** Open subscriber streams on this process. */
   subscriberCount(): number;
-  close(): Promise<void>;
+  close(): void;
 }
 
 export interface LiveHubOptions {
@@ -64,14 +64,14 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
     stream(topic, accept, onOverflow) {
       const set = listeners.get(topic)!;
       const listener: Listener = {
-        accept: accept as (m: never) => boolean,
+        accept: accept,
         stream: createEventStream<unknown>({ limit: queueLimit, onClose: () => set.delete(listener), onOverflow }),
       };
       set.add(listener);
       return listener.stream as EventStream<TopicValues[typeof topic]>;
     },
     subscriberCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
-    async close() {
+    close() {
       for (const id of subscriptionIds) pubsub.unsubscribe(id);
       for (const set of listeners.values()) for (const l of set) l.stream.end();
     },

@@ -37,7 +37,13 @@ export interface PipelineHealthDeps {
  * `down` when Redis or the database does not answer, `degraded` when jobs have failed for
  * good or wait with no worker to take them, else `ok`.
  */
-export async function readPipelineHealth({ db, queues, subscribers, retrying, retryAlertMs }: PipelineHealthDeps): Promise<PipelineHealth> {
+export async function readPipelineHealth({
+  db,
+  queues,
+  subscribers,
+  retrying,
+  retryAlertMs,
+}: PipelineHealthDeps): Promise<PipelineHealth> {
   const reasons: string[] = [];
   const [counts, dbFacts, retries] = await Promise.all([
     withTimeout(
@@ -70,7 +76,9 @@ export async function readPipelineHealth({ db, queues, subscribers, retrying, re
     }
     const oldest = retries?.oldest;
     if (oldest && Date.now() - oldest.since > retryAlertMs) {
-      const job = await (oldest.queue === 'control' ? queues.control : queues.detections).getJob(oldest.jobId).catch(() => undefined);
+      const job = await (oldest.queue === 'control' ? queues.control : queues.detections)
+        .getJob(oldest.jobId)
+        .catch(() => undefined);
       const seconds = Math.round((Date.now() - oldest.since) / 1000);
       const cause = job?.failedReason ? `: ${job.failedReason}` : '';
       reasons.push(`${retries.count} job(s) retrying; job ${oldest.jobId} (${oldest.queue}) for ${seconds} s${cause}`);

@@ -230,11 +230,13 @@ export const resolvers = {
       resolve: (payload: Detection) => payload,
     },
     backtestProgress: {
-      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestProgress', byJobId(args.jobId), ctx.onSlowConsumer),
+      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) =>
+        ctx.hub.stream('backtestProgress', byJobId(args.jobId), ctx.onSlowConsumer),
       resolve: (payload: unknown) => payload,
     },
     backtestResult: {
-      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) => ctx.hub.stream('backtestResult', byJobId(args.jobId), ctx.onSlowConsumer),
+      subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) =>
+        ctx.hub.stream('backtestResult', byJobId(args.jobId), ctx.onSlowConsumer),
       resolve: (payload: unknown) => payload,
     },
     systemHealth: {

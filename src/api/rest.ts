@@ -32,7 +32,14 @@ function parseNumberParam(params: URLSearchParams, name: string, fallback: numbe
 function parseSymbols(params: URLSearchParams): string[] | null {
   const raw = params.get('symbols');
   if (raw === null || raw.trim() === '') return null;
-  const symbols = [...new Set(raw.split(',').map(normalizeSymbol).filter((s) => s.length > 0))];
+  const symbols = [
+    ...new Set(
+      raw
+        .split(',')
+        .map(normalizeSymbol)
+        .filter((s) => s.length > 0),
+    ),
+  ];
   const bad = symbols.find((s) => parseSymbol(s) === null);
   if (bad !== undefined) {
     throw new BadRequest(`symbols must be a comma-separated list of ticker symbols (${SYMBOL_RULE}), got "${bad}"`);

@@ -19,7 +19,8 @@ export const DateTime = new GraphQLScalarType<Date, string>({
   description: 'ISO-8601 string, UTC, millisecond precision.',
   // Every value the API serves holds Dates (the pub/sub layer decodes the wire's strings).
   serialize(value) {
-    if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new TypeError(`cannot serialise ${String(value)} as DateTime`);
+    if (!(value instanceof Date) || Number.isNaN(value.getTime()))
+      throw new TypeError(`cannot serialise ${String(value)} as DateTime`);
     return value.toISOString();
   },
   parseValue: parseDateTime,

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ExecutionArgs, GraphQLError } from 'graphql';
+import type { DocumentNode, ExecutionArgs, GraphQLError, GraphQLSchema } from 'graphql';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createSchema, createYoga, maskError } from 'graphql-yoga';
@@ -109,7 +109,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === GRAPHQL_PATH || url.pathname.startsWith(`${GRAPHQL_PATH}/`)) {
       if (await graphiql(req, res)) return;
-      await yoga.requestListener(req, res);
+      await yoga.handle(req, res);
       return;
     }
     if (url.pathname === '/healthz') {
@@ -147,7 +147,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
-        });
+        }) as Enveloped;
         let document;
         try {
           document = parse(payload.query);
@@ -198,6 +198,15 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
 }
 
 type OperationResult = ReturnType<NonNullable<ServerOptions['execute']>>;
+/** What yoga's `getEnveloped` hands a transport: the schema and the plugin-wrapped phases. */
+interface Enveloped {
+  schema: GraphQLSchema;
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+  contextFactory: () => Promise<unknown>;
+  parse: (source: string) => DocumentNode;
+  validate: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
+}
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => OperationResult;
   subscribe: (args: ExecutionArgs) => OperationResult;

@@ -38,7 +38,7 @@ export function useSharedSubscriptionExecution(): Plugin {
         return mapAsyncIterable(source, (event) => {
           if (event === null || typeof event !== 'object') return execute({ ...args, rootValue: event });
           let byOperation = results.get(event);
-          if (!byOperation) results.set(event, (byOperation = new Map()));
+          if (!byOperation) results.set(event, (byOperation = new Map<string, PromiseOrValue<ExecutionResult>>()));
           let result = byOperation.get(key);
           if (!result) byOperation.set(key, (result = execute({ ...args, rootValue: event })));
           return result;

@@ -117,15 +117,15 @@ export function useUserInputErrors(): Plugin {
     onValidate({ params }) {
       return ({ valid, result, setResult }) => {
         if (valid) return;
-        const errors = (result as GraphQLError[]).map((e) => tagValueError(params.documentAST, e));
+        const errors = (result as GraphQLError[]).map((e) => tagValueError(params.documentAST as DocumentNode, e));
         if (errors.some((e, i) => e !== result[i])) setResult(errors);
       };
     },
     onExecute({ args }) {
-      return { onExecuteDone: ({ result, setResult }) => tagRequestErrors(args.document, result, setResult) };
+      return { onExecuteDone: ({ result, setResult }) => tagRequestErrors(args.document as DocumentNode, result, setResult) };
     },
     onSubscribe({ args }) {
-      return { onSubscribeResult: ({ result, setResult }) => tagRequestErrors(args.document, result, setResult) };
+      return { onSubscribeResult: ({ result, setResult }) => tagRequestErrors(args.document as DocumentNode, result, setResult) };
     },
   };
 }

@@ -44,7 +44,8 @@ export interface AlertClient {
   close(): Promise<void>;
 }
 
-const DEFAULT_SELECTION = 'id eventId symbol pattern confidence tier priority timeframe category price detectedAt receivedAt expiresAt source metadata';
+const DEFAULT_SELECTION =
+  'id eventId symbol pattern confidence tier priority timeframe category price detectedAt receivedAt expiresAt source metadata';
 
 export function createAlertClient(o: AlertClientOptions): AlertClient {
   const initialMs = o.backoff?.initialMs ?? 100;

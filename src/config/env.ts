@@ -3,52 +3,54 @@ import { LOG_LEVELS } from '../lib/logger.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, 'must be a comma-separated list of host:port')
-    .optional(),
-  DATABASE_URL: z
-    .string()
-    .url()
-    .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must start with postgres:// or postgresql://')
-    .optional(),
-  DATA_DIR: z.string().min(1).default('.data'),
-  CHANNEL_PATTERNS: z.string().min(1).default('tickstock.events.patterns'),
-  CHANNEL_BACKTEST_PROGRESS: z.string().min(1).default('tickstock.events.backtesting.progress'),
-  CHANNEL_BACKTEST_RESULTS: z.string().min(1).default('tickstock.events.backtesting.results'),
-  CHANNEL_HEALTH: z.string().min(1).default('tickstock.health.status'),
-  QUEUE_PREFIX: z.string().min(1).default('{patternwire}'),
-  PUBSUB_PREFIX: z.string().min(1).default('patternwire'),
-  WORKER_CONCURRENCY: positiveInt(64),
-  JOB_ATTEMPTS: positiveInt(1000),
-  JOB_BACKOFF_MS: positiveInt(200),
-  JOB_BACKOFF_MAX_MS: positiveInt(30_000),
-  COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
-  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
-  SUBSCRIBER_QUEUE_LIMIT: positiveInt(10_000),
-  PIPELINE_RETRY_ALERT_SECONDS: positiveInt(60),
-  INGEST_STREAMS: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
-  INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
-  INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
-  INGEST_STREAM_MAX_QUEUED_JOBS: positiveInt(100),
-  REJECT_RETENTION_DAYS: z.coerce.number().positive().default(7),
-  REJECT_MAX_ROWS: positiveInt(100_000),
-  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-}).superRefine((e, ctx) => {
-  // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot,
-  // else every job fails with CROSSSLOT. The first `{…}` of a key (non-empty) picks its slot.
-  if (e.REDIS_CLUSTER_NODES && !/^[^{]*\{[^}]+\}/.test(e.QUEUE_PREFIX)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['QUEUE_PREFIX'],
-      message: `must contain a Redis Cluster hash tag such as {patternwire} when REDIS_CLUSTER_NODES is set, got "${e.QUEUE_PREFIX}"`,
-    });
-  }
-});
+const envSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+    REDIS_CLUSTER_NODES: z
+      .string()
+      .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, 'must be a comma-separated list of host:port')
+      .optional(),
+    DATABASE_URL: z
+      .string()
+      .url()
+      .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must start with postgres:// or postgresql://')
+      .optional(),
+    DATA_DIR: z.string().min(1).default('.data'),
+    CHANNEL_PATTERNS: z.string().min(1).default('tickstock.events.patterns'),
+    CHANNEL_BACKTEST_PROGRESS: z.string().min(1).default('tickstock.events.backtesting.progress'),
+    CHANNEL_BACKTEST_RESULTS: z.string().min(1).default('tickstock.events.backtesting.results'),
+    CHANNEL_HEALTH: z.string().min(1).default('tickstock.health.status'),
+    QUEUE_PREFIX: z.string().min(1).default('{patternwire}'),
+    PUBSUB_PREFIX: z.string().min(1).default('patternwire'),
+    WORKER_CONCURRENCY: positiveInt(64),
+    JOB_ATTEMPTS: positiveInt(1000),
+    JOB_BACKOFF_MS: positiveInt(200),
+    JOB_BACKOFF_MAX_MS: positiveInt(30_000),
+    COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
+    SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+    SUBSCRIBER_QUEUE_LIMIT: positiveInt(10_000),
+    PIPELINE_RETRY_ALERT_SECONDS: positiveInt(60),
+    INGEST_STREAMS: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
+    INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
+    INGEST_STREAM_CLAIM_MS: positiveInt(30_000),
+    INGEST_STREAM_MAX_QUEUED_JOBS: positiveInt(100),
+    REJECT_RETENTION_DAYS: z.coerce.number().positive().default(7),
+    REJECT_MAX_ROWS: positiveInt(100_000),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  })
+  .superRefine((e, ctx) => {
+    // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot,
+    // else every job fails with CROSSSLOT. The first `{…}` of a key (non-empty) picks its slot.
+    if (e.REDIS_CLUSTER_NODES && !/^[^{]*\{[^}]+\}/.test(e.QUEUE_PREFIX)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['QUEUE_PREFIX'],
+        message: `must contain a Redis Cluster hash tag such as {patternwire} when REDIS_CLUSTER_NODES is set, got "${e.QUEUE_PREFIX}"`,
+      });
+    }
+  });
 
 export type Env = z.infer<typeof envSchema>;
 

@@ -120,7 +120,10 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
         const step = options?.releaseWith?.(value);
         // Reading the step's rows first makes it run before the unlock (an unread data-modifying
         // CTE runs after the main query).
-        if (step) await locked.execute(sql`WITH step AS (${step}) SELECT pg_advisory_unlock(${WRITE_LOCK_ID}) FROM (SELECT count(*) FROM step) AS done`);
+        if (step)
+          await locked.execute(
+            sql`WITH step AS (${step}) SELECT pg_advisory_unlock(${WRITE_LOCK_ID}) FROM (SELECT count(*) FROM step) AS done`,
+          );
         else await unlock();
         return value;
       } catch (err) {

@@ -35,7 +35,10 @@ export interface PageRequest {
 }
 
 /** Newest first by id; fetches one extra row to answer `hasNextPage` without a count. */
-export async function findDetectionsPage(db: DrizzleDb, req: PageRequest): Promise<{ rows: DetectionRow[]; hasNextPage: boolean }> {
+export async function findDetectionsPage(
+  db: DrizzleDb,
+  req: PageRequest,
+): Promise<{ rows: DetectionRow[]; hasNextPage: boolean }> {
   const where = filterConditions(req.filter);
   if (req.before != null) where.push(lt(patternDetections.id, req.before));
   const rows = await db

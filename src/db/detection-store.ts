@@ -114,12 +114,24 @@ const PUBLICATION_PAGE = 1_000;
 export async function storeForPublication(db: DrizzleDb, items: readonly DetectionToStore[]): Promise<Publication> {
   if (items.length === 0) return findUnpublished(db);
   const result = await db.execute(storeForPublicationSql(items));
-  const raw = (result as unknown as { rows: (RawDetectionRow & { fresh: boolean })[] }).rows;
+  const raw = (result as { rows: (RawDetectionRow & { fresh: boolean })[] }).rows;
   const byId = (a: DetectionRow, b: DetectionRow) => a.id - b.id;
-  const leftBehind = raw.filter((r) => !r.fresh).map(fromRaw).sort(byId);
+  const leftBehind = raw
+    .filter((r) => !r.fresh)
+    .map(fromRaw)
+    .sort(byId);
   // A full page means more may wait below this batch's ids: publish that page alone, in order.
   if (leftBehind.length === PUBLICATION_PAGE) return { rows: leftBehind, more: true };
-  return { rows: [...leftBehind, ...raw.filter((r) => r.fresh).map(fromRaw).sort(byId)], more: false };
+  return {
+    rows: [
+      ...leftBehind,
+      ...raw
+        .filter((r) => r.fresh)
+        .map(fromRaw)
+        .sort(byId),
+    ],
+    more: false,
+  };
 }
 
 /** The statement of `storeForPublication` (exported for the test that checks its plan). */

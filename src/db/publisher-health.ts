@@ -20,7 +20,12 @@ export async function storePublisherHealth(db: DrizzleDb, e: HealthEvent): Promi
 /** The newest report by its own timestamp, which is what a dashboard means by "current". */
 export async function latestPublisherHealth(db: DrizzleDb): Promise<PublisherHealth | null> {
   const [row] = await db
-    .select({ status: publisherHealth.status, source: publisherHealth.source, metrics: publisherHealth.metrics, at: publisherHealth.at })
+    .select({
+      status: publisherHealth.status,
+      source: publisherHealth.source,
+      metrics: publisherHealth.metrics,
+      at: publisherHealth.at,
+    })
     .from(publisherHealth)
     .orderBy(desc(publisherHealth.at), desc(publisherHealth.id))
     .limit(1);

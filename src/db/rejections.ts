@@ -21,7 +21,7 @@ export async function storeRejections(db: DrizzleDb, rejects: readonly RejectedM
     byte_length: r.byteLength,
     received_at: r.receivedAt,
   }));
-  const result = (await db.execute(sql`
+  const result = await db.execute(sql`
     WITH inserted AS (
       INSERT INTO ${rejectedEvents} (event_id, channel, reason, payload, byte_length, received_at)
       SELECT event_id, channel, reason, decode(payload, 'base64'), byte_length, received_at
@@ -34,8 +34,8 @@ export async function storeRejections(db: DrizzleDb, rejects: readonly RejectedM
       INSERT INTO ${rejectedTotal} (id, total) SELECT 1, n FROM n WHERE n > 0
       ON CONFLICT (id) DO UPDATE SET total = ${rejectedTotal}.total + excluded.total
     )
-    SELECT n AS inserted FROM n`)) as unknown as { rows: { inserted: number | string }[] };
-  return Number(result.rows[0]?.inserted ?? 0);
+    SELECT n AS inserted FROM n`);
+  return Number((result as { rows: { inserted: number | string }[] }).rows[0]?.inserted ?? 0);
 }
 
 /** Idempotent: two ingest replicas rejecting the same bytes store one row. */
@@ -58,16 +58,15 @@ export interface RejectRetention {
  * Returns how many rows went.
  */
 export async function pruneRejections(db: DrizzleDb, { olderThan, maxRows }: RejectRetention): Promise<number> {
-  const byAge = (await db.execute(
-    sql`DELETE FROM ${rejectedEvents} WHERE received_at < ${olderThan.toISOString()}::timestamptz`,
-  )) as unknown as { rowCount?: number | null; affectedRows?: number };
-  const byCount = (await db.execute(sql`
+  const byAge = await db.execute(sql`DELETE FROM ${rejectedEvents} WHERE received_at < ${olderThan.toISOString()}::timestamptz`);
+  const byCount = await db.execute(sql`
     DELETE FROM ${rejectedEvents}
-    WHERE id <= (SELECT id FROM ${rejectedEvents} ORDER BY id DESC OFFSET ${maxRows} LIMIT 1)`)) as unknown as {
-    rowCount?: number | null;
-    affectedRows?: number;
+    WHERE id <= (SELECT id FROM ${rejectedEvents} ORDER BY id DESC OFFSET ${maxRows} LIMIT 1)`);
+  // node-postgres says `rowCount`, PGlite `affectedRows`.
+  const deleted = (r: unknown) => {
+    const { rowCount, affectedRows } = r as { rowCount?: number | null; affectedRows?: number };
+    return rowCount ?? affectedRows ?? 0;
   };
-  const deleted = (r: { rowCount?: number | null; affectedRows?: number }) => r.rowCount ?? r.affectedRows ?? 0;
   return deleted(byAge) + deleted(byCount);
 }
 

@@ -130,9 +130,7 @@ const toFraction: Convert<number> = (value) => {
 
 const toCount: Convert<number> = (value) => {
   const n = parseNumber(value);
-  return n !== null && Number.isInteger(n) && n >= 0
-    ? n
-    : new Problem(`must be a non-negative integer, got ${show(value)}`);
+  return n !== null && Number.isInteger(n) && n >= 0 ? n : new Problem(`must be a non-negative integer, got ${show(value)}`);
 };
 
 const toSeconds: Convert<number> = (value) => {
@@ -464,7 +462,7 @@ function unstorableValue(root: JsonObject): string | null {
         const bad = badText(key);
         if (bad) return `a key ${where(place)} (${show(key)}) holds ${bad}`;
       }
-      const value = (array ? (container as Json[])[i] : (container as JsonObject)[key]) as Json;
+      const value = (array ? container[i] : (container as JsonObject)[key]) as Json;
       if (typeof value === 'string') {
         const bad = badText(value);
         if (bad) return `${pathOf({ parent: place, key })} holds ${bad}`;
@@ -490,8 +488,7 @@ function badText(text: string): string | null {
 function pathOf(place: Place): string {
   let path = '';
   for (let p: Place | null = place; p; p = p.parent) {
-    const step =
-      typeof p.key === 'number' ? `[${p.key}]` : /^[A-Za-z_$][\w$]*$/.test(p.key) ? `.${p.key}` : `[${show(p.key)}]`;
+    const step = typeof p.key === 'number' ? `[${p.key}]` : /^[A-Za-z_$][\w$]*$/.test(p.key) ? `.${p.key}` : `[${show(p.key)}]`;
     path = step + path;
   }
   return path.startsWith('.') ? path.slice(1) : path;

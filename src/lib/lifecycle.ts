@@ -34,13 +34,10 @@ export function createLifecycle(log: (message: string) => void = () => {}): Life
       closing ??= new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`shutdown took longer than ${timeoutMs} ms`)), timeoutMs);
         timer.unref();
-        runAll().then(
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          reject,
-        );
+        runAll().then(() => {
+          clearTimeout(timer);
+          resolve();
+        }, reject);
       });
       return closing;
     },

@@ -1,16 +1,18 @@
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Plain functions, not methods: `logger.warn` may be handed on on its own (no `this`). */
 export interface Logger {
-  debug(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
+  debug: (message: string) => void;
+  info: (message: string) => void;
+  warn: (message: string) => void;
+  error: (message: string) => void;
 }
 
 type Sink = (level: Exclude<LogLevel, 'silent'>, message: string) => void;
 
-const toConsole: Sink = (level, message) => (level === 'error' || level === 'warn' ? console.error(message) : console.log(message));
+const toConsole: Sink = (level, message) =>
+  level === 'error' || level === 'warn' ? console.error(message) : console.log(message);
 
 /** Lines below `level` are dropped; the sink decides where the rest go (the console by default). */
 export function createLogger(level: LogLevel, sink: Sink = toConsole): Logger {

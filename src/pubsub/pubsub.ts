@@ -50,7 +50,9 @@ export function createPubSub(publisher: RedisClient, subscriber: RedisClient, pr
  */
 function publishInOrderOnCluster(cluster: Cluster): (channel: string, message: string) => Promise<void> {
   cluster.defineCommand('patternwirePublish', { numberOfKeys: 1, lua: "return redis.call('PUBLISH', KEYS[1], ARGV[1])" });
-  const send = (cluster as unknown as { patternwirePublish(channel: string, message: string): Promise<number> }).patternwirePublish.bind(cluster);
+  const send = (
+    cluster as unknown as { patternwirePublish(channel: string, message: string): Promise<number> }
+  ).patternwirePublish.bind(cluster);
   return async (channel, message) => {
     await send(channel, message);
   };

@@ -8,9 +8,9 @@ import type { ControlJobs, DetectionJobs, RejectJobs } from '../schema/jobs.js';
 /** See `schema/jobs.ts` for what each queue carries and why there are three. */
 export const QUEUE_NAMES = { detections: 'detections', control: 'control', rejects: 'rejects' } as const;
 
-export type DetectionQueue = Queue<DetectionJobs[keyof DetectionJobs], void, keyof DetectionJobs & string>;
-export type ControlQueue = Queue<ControlJobs[keyof ControlJobs], void, keyof ControlJobs & string>;
-export type RejectQueue = Queue<RejectJobs[keyof RejectJobs], void, keyof RejectJobs & string>;
+export type DetectionQueue = Queue<DetectionJobs[keyof DetectionJobs], void, keyof DetectionJobs>;
+export type ControlQueue = Queue<ControlJobs[keyof ControlJobs], void, keyof ControlJobs>;
+export type RejectQueue = Queue<RejectJobs[keyof RejectJobs], void, keyof RejectJobs>;
 
 export interface Queues {
   detections: DetectionQueue;
@@ -64,8 +64,6 @@ export function createQueues(connection: RedisClient, settings: QueueSettings, l
  * arbitrary text, so anything outside a safe alphabet is hashed.
  */
 export function jobIdFor(kind: InboundEvent['kind'] | 'rejected', eventId: string): string {
-  const safe = /^[A-Za-z0-9._-]{1,128}$/.test(eventId)
-    ? eventId
-    : `h${createHash('sha256').update(eventId).digest('hex')}`;
+  const safe = /^[A-Za-z0-9._-]{1,128}$/.test(eventId) ? eventId : `h${createHash('sha256').update(eventId).digest('hex')}`;
   return `${kind}-${safe}`;
 }

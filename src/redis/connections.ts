@@ -37,7 +37,7 @@ export function createRedis(target: RedisTarget, role: RedisRole, logger: Logger
       clusterRetryStrategy: retryStrategy,
       // BullMQ's blocking commands must not be retried by the cluster client either.
       ...(roleOptions[role].maxRetriesPerRequest === null && { maxRetriesPerRequest: null }),
-    } as ConstructorParameters<typeof Cluster>[1]);
+    });
   } else {
     client = new Redis(target.url, options);
   }

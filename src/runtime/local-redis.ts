@@ -28,7 +28,11 @@ export class RedisUnavailableError extends Error {
  * the PATH, start a private one (data under `dataDir/redis`) on that port, so a new user needs
  * nothing but Node. Returns a stop function, or null when Redis was already there.
  */
-export async function ensureLocalRedis(url: string, dataDir: string, log: (m: string) => void): Promise<(() => Promise<void>) | null> {
+export async function ensureLocalRedis(
+  url: string,
+  dataDir: string,
+  log: (m: string) => void,
+): Promise<(() => Promise<void>) | null> {
   if (await answers(url)) return null;
   const parsed = new URL(url);
   const onPath = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -42,18 +46,35 @@ export async function ensureLocalRedis(url: string, dataDir: string, log: (m: st
   const port = parsed.port || '6379';
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', port, '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--logfile', path.join(dir, 'redis.log')],
+    [
+      '--port',
+      port,
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--logfile',
+      path.join(dir, 'redis.log'),
+    ],
     { stdio: 'ignore' },
   );
   const deadline = Date.now() + 5_000;
   while (!(await answers(url))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill();
-      throw new RedisUnavailableError(`Nothing answered at REDIS_URL=${url}, and the private redis-server could not start (see ${dir}/redis.log).`);
+      throw new RedisUnavailableError(
+        `Nothing answered at REDIS_URL=${url}, and the private redis-server could not start (see ${dir}/redis.log).`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  log(`No Redis answered at ${url}, so Patternwire started a private redis-server there (data in ${dir}); it stops with this process.`);
+  log(
+    `No Redis answered at ${url}, so Patternwire started a private redis-server there (data in ${dir}); it stops with this process.`,
+  );
   return async () => {
     if (child.exitCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));

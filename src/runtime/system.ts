@@ -52,12 +52,16 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
     if (roles.migrate) await database.migrate();
   }
 
-  const queues = createQueues(producer, {
-    prefix: config.queuePrefix,
-    attempts: config.worker.attempts,
-    backoffMs: config.worker.backoffMs,
-    completedRetentionSeconds: config.worker.completedRetentionSeconds,
-  }, logger);
+  const queues = createQueues(
+    producer,
+    {
+      prefix: config.queuePrefix,
+      attempts: config.worker.attempts,
+      backoffMs: config.worker.backoffMs,
+      completedRetentionSeconds: config.worker.completedRetentionSeconds,
+    },
+    logger,
+  );
   lifecycle.defer('queues', () => queues.close());
 
   let pubsub: AlertPubSub | null = null;
@@ -74,7 +78,12 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   if (roles.worker && database && pubsub) {
     const connection = createRedis(config.redis, 'worker', logger, name);
     lifecycle.defer('redis worker', () => void connection.disconnect());
-    const rejects = createRejectWriter({ db: database.db, logger, retentionDays: config.rejects.retentionDays, maxRows: config.rejects.maxRows });
+    const rejects = createRejectWriter({
+      db: database.db,
+      logger,
+      retentionDays: config.rejects.retentionDays,
+      maxRows: config.rejects.maxRows,
+    });
     lifecycle.defer('reject retention', () => rejects.close());
     const workers = await createWorkers({
       connection,
@@ -82,7 +91,12 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       concurrency: config.worker.concurrency,
       backoffMs: config.worker.backoffMs,
       backoffMaxMs: config.worker.backoffMaxMs,
-      process: createProcessor({ db: database.db, pubsub, detections: createDetectionWriter({ database, pubsub }), channels: config.channels }),
+      process: createProcessor({
+        db: database.db,
+        pubsub,
+        detections: createDetectionWriter({ database, pubsub }),
+        channels: config.channels,
+      }),
       processRejects: (job) => rejects.process(job),
       logger,
       retrying: createRetryingJobs(connection, config.queuePrefix),
@@ -101,7 +115,11 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       hub,
       retrying: createRetryingJobs(producer, config.queuePrefix),
       retryAlertMs: config.retryAlertMs,
-      redis: producer, port: config.port, host: config.host, logger });
+      redis: producer,
+      port: config.port,
+      host: config.host,
+      logger,
+    });
     const server = api;
     lifecycle.defer('api (sockets closed with 1001)', () => server.close());
   }
@@ -109,7 +127,8 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   let ingest: Reader | null = null;
   if (roles.ingest) {
     const intake = createJobIntake({ queues, channels: config.channels, logger });
-    const channels = Object.values(config.channels);
+    const { patterns, backtestProgress, backtestResults, health } = config.channels;
+    const channels = [patterns, backtestProgress, backtestResults, health];
     const subscriber = createRedis(config.redis, 'ingest', logger, name);
     lifecycle.defer('redis ingest', () => void subscriber.disconnect());
     ingest = createPubSubReader({ subscriber, intake, channels });

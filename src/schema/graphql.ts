@@ -3,126 +3,163 @@
  * adding fields is fine, changing them is not.
  */
 export const typeDefs = /* GraphQL */ `
-"ISO-8601 string, UTC, millisecond precision."
-scalar DateTime
-scalar JSON
+  "ISO-8601 string, UTC, millisecond precision."
+  scalar DateTime
+  scalar JSON
 
-enum Tier { DAILY INTRADAY COMBO }
-"From confidence: ≥ 0.9 CRITICAL, ≥ 0.8 HIGH, ≥ 0.7 MEDIUM, else LOW."
-enum Priority { CRITICAL HIGH MEDIUM LOW }
+  enum Tier {
+    DAILY
+    INTRADAY
+    COMBO
+  }
+  "From confidence: ≥ 0.9 CRITICAL, ≥ 0.8 HIGH, ≥ 0.7 MEDIUM, else LOW."
+  enum Priority {
+    CRITICAL
+    HIGH
+    MEDIUM
+    LOW
+  }
 
-type PatternDetection {
-  "Increasing integer (as a string); also the replay cursor of patternAlert."
-  id: ID!
-  "The publisher's event_id, or the SHA-256 of the raw message: the dedup key."
-  eventId: String!
-  symbol: String!
-  pattern: String!
-  confidence: Float!
-  tier: Tier!
-  priority: Priority!
-  timeframe: String
-  category: String
-  price: Float
-  detectedAt: DateTime!
-  receivedAt: DateTime!
-  expiresAt: DateTime
-  source: String!
-  "Every field of the message without a column of its own, untouched."
-  metadata: JSON
-}
+  type PatternDetection {
+    "Increasing integer (as a string); also the replay cursor of patternAlert."
+    id: ID!
+    "The publisher's event_id, or the SHA-256 of the raw message: the dedup key."
+    eventId: String!
+    symbol: String!
+    pattern: String!
+    confidence: Float!
+    tier: Tier!
+    priority: Priority!
+    timeframe: String
+    category: String
+    price: Float
+    detectedAt: DateTime!
+    receivedAt: DateTime!
+    expiresAt: DateTime
+    source: String!
+    "Every field of the message without a column of its own, untouched."
+    metadata: JSON
+  }
 
-input PatternFilter {
-  "Any of; case-insensitive."
-  symbols: [String!]
-  "Any of; case-insensitive."
-  patterns: [String!]
-  "Any of."
-  tiers: [Tier!]
-  minConfidence: Float
-  minPriority: Priority
-  "detectedAt >= since"
-  since: DateTime
-  "detectedAt < until"
-  until: DateTime
-}
+  input PatternFilter {
+    "Any of; case-insensitive."
+    symbols: [String!]
+    "Any of; case-insensitive."
+    patterns: [String!]
+    "Any of."
+    tiers: [Tier!]
+    minConfidence: Float
+    minPriority: Priority
+    "detectedAt >= since"
+    since: DateTime
+    "detectedAt < until"
+    until: DateTime
+  }
 
-type PageInfo { hasNextPage: Boolean! endCursor: String }
-type PatternEdge { cursor: String! node: PatternDetection! }
-type PatternConnection { edges: [PatternEdge!]! nodes: [PatternDetection!]! pageInfo: PageInfo! }
+  type PageInfo {
+    hasNextPage: Boolean!
+    endCursor: String
+  }
+  type PatternEdge {
+    cursor: String!
+    node: PatternDetection!
+  }
+  type PatternConnection {
+    edges: [PatternEdge!]!
+    nodes: [PatternDetection!]!
+    pageInfo: PageInfo!
+  }
 
-type PatternDefinition {
-  name: String!
-  category: String
-  description: String
-  enabled: Boolean!
-  timeframes: [String!]!
-  detections: Int!
-  firstSeenAt: DateTime
-  lastSeenAt: DateTime
-}
+  type PatternDefinition {
+    name: String!
+    category: String
+    description: String
+    enabled: Boolean!
+    timeframes: [String!]!
+    detections: Int!
+    firstSeenAt: DateTime
+    lastSeenAt: DateTime
+  }
 
-type BacktestProgress {
-  jobId: ID!
-  progress: Float!
-  status: String!
-  currentSymbol: String
-  processedSymbols: Int
-  estimatedCompletion: DateTime
-  at: DateTime!
-}
-type BacktestResult {
-  jobId: ID!
-  status: String!
-  results: JSON
-  processingTimeSeconds: Float
-  at: DateTime!
-}
-type BacktestJob { jobId: ID! progress: BacktestProgress result: BacktestResult }
+  type BacktestProgress {
+    jobId: ID!
+    progress: Float!
+    status: String!
+    currentSymbol: String
+    processedSymbols: Int
+    estimatedCompletion: DateTime
+    at: DateTime!
+  }
+  type BacktestResult {
+    jobId: ID!
+    status: String!
+    results: JSON
+    processingTimeSeconds: Float
+    at: DateTime!
+  }
+  type BacktestJob {
+    jobId: ID!
+    progress: BacktestProgress
+    result: BacktestResult
+  }
 
-type PublisherHealth { status: String! source: String metrics: JSON at: DateTime! }
-type PipelineHealth {
-  "ok / degraded / down"
-  status: String!
-  queueWaiting: Int!
-  queueActive: Int!
-  queueFailed: Int!
-  "Jobs that failed with a fault (connection, timeout, deadlock) and wait to be retried."
-  queueRetrying: Int!
-  rejectedTotal: Int!
-  lastEventAt: DateTime
-  "Active subscriptions on the API process that answers."
-  subscribers: Int!
-  "Why status is not ok (empty when it is)."
-  reasons: [String!]!
-}
-type SystemHealth { publisher: PublisherHealth pipeline: PipelineHealth! }
+  type PublisherHealth {
+    status: String!
+    source: String
+    metrics: JSON
+    at: DateTime!
+  }
+  type PipelineHealth {
+    "ok / degraded / down"
+    status: String!
+    queueWaiting: Int!
+    queueActive: Int!
+    queueFailed: Int!
+    "Jobs that failed with a fault (connection, timeout, deadlock) and wait to be retried."
+    queueRetrying: Int!
+    rejectedTotal: Int!
+    lastEventAt: DateTime
+    "Active subscriptions on the API process that answers."
+    subscribers: Int!
+    "Why status is not ok (empty when it is)."
+    reasons: [String!]!
+  }
+  type SystemHealth {
+    publisher: PublisherHealth
+    pipeline: PipelineHealth!
+  }
 
-type RejectedEvent { id: ID! channel: String! reason: String! payload: String! receivedAt: DateTime! }
+  type RejectedEvent {
+    id: ID!
+    channel: String!
+    reason: String!
+    payload: String!
+    receivedAt: DateTime!
+  }
 
-type Query {
-  "Newest first. first: 1..500; after: a cursor from pageInfo.endCursor."
-  patterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
-  dailyPatterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
-  intradayPatterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
-  comboPatterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
-  pattern(id: ID!): PatternDetection
-  patternDefinitions: [PatternDefinition!]!
-  backtestJob(jobId: ID!): BacktestJob
-  systemHealth: SystemHealth!
-  "Newest first. first: 1..500."
-  rejectedEvents(first: Int = 50): [RejectedEvent!]!
-}
+  type Query {
+    "Newest first. first: 1..500; after: a cursor from pageInfo.endCursor."
+    patterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
+    dailyPatterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
+    intradayPatterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
+    comboPatterns(filter: PatternFilter, first: Int = 50, after: String): PatternConnection!
+    pattern(id: ID!): PatternDetection
+    patternDefinitions: [PatternDefinition!]!
+    backtestJob(jobId: ID!): BacktestJob
+    systemHealth: SystemHealth!
+    "Newest first. first: 1..500."
+    rejectedEvents(first: Int = 50): [RejectedEvent!]!
+  }
 
-type Subscription {
-  """
-  Live detections matching the filter. With after, first every stored detection with
-  id > after that matches (oldest first), then live ones: no gap, no duplicate.
-  """
-  patternAlert(filter: PatternFilter, after: ID): PatternDetection!
-  backtestProgress(jobId: ID): BacktestProgress!
-  backtestResult(jobId: ID): BacktestResult!
-  "The current state at once, then again on every publisher health report."
-  systemHealth: SystemHealth!
-}
+  type Subscription {
+    """
+    Live detections matching the filter. With after, first every stored detection with
+    id > after that matches (oldest first), then live ones: no gap, no duplicate.
+    """
+    patternAlert(filter: PatternFilter, after: ID): PatternDetection!
+    backtestProgress(jobId: ID): BacktestProgress!
+    backtestResult(jobId: ID): BacktestResult!
+    "The current state at once, then again on every publisher health report."
+    systemHealth: SystemHealth!
+  }
 `;

@@ -18,7 +18,7 @@ describe('classifyDetection: tier rules, first match wins', () => {
     ['Intraday', 'INTRADAY'],
     ['COMBO', 'COMBO'],
     [' hourly ', 'INTRADAY'],
-  ] as const)('rule 1b: the detection\'s own source %j is %s, over timeframe, category and name', (sourceHint, tier) => {
+  ] as const)("rule 1b: the detection's own source %j is %s, over timeframe, category and name", (sourceHint, tier) => {
     const e = { ...base, sourceHint, timeframe: tier === 'DAILY' ? '5m' : '1d', category: 'combo', pattern: 'ScalpX' };
     expect(classifyDetection(e)).toMatchObject({ tier, unrecognisedTier: null });
   });
@@ -65,13 +65,10 @@ describe('classifyDetection: tier rules, first match wins', () => {
     expect(tierOfTimeframe('1M')).toBe('DAILY');
   });
 
-  it.each(['60', 'tick', '1fortnight', '0m', ''])(
-    'unknown timeframe %j decides nothing and falls through',
-    (timeframe) => {
-      expect(tierOfTimeframe(timeframe)).toBeNull();
-      expect(classifyDetection({ ...base, timeframe, pattern: 'MomentumBurst' }).tier).toBe('INTRADAY');
-    },
-  );
+  it.each(['60', 'tick', '1fortnight', '0m', ''])('unknown timeframe %j decides nothing and falls through', (timeframe) => {
+    expect(tierOfTimeframe(timeframe)).toBeNull();
+    expect(classifyDetection({ ...base, timeframe, pattern: 'MomentumBurst' }).tier).toBe('INTRADAY');
+  });
 
   it('category combo, or combo in the name, is COMBO', () => {
     expect(classifyDetection({ ...base, category: ' Combo' }).tier).toBe('COMBO');

@@ -4,7 +4,8 @@ import { databaseMessage, isDataError, sqlStateOf } from '../../src/db/errors.js
 /** What node-postgres and PGlite throw: an Error with the SQLSTATE in `code`. */
 const pgError = (message: string, code: string, detail?: string) => Object.assign(new Error(message), { code, detail });
 /** drizzle's wrapper: the statement and its parameters in the message, the driver's error as cause. */
-const drizzleError = (cause: unknown) => new Error(`Failed query: INSERT INTO x VALUES ($1)\nparams: ${'p'.repeat(10_000)}`, { cause });
+const drizzleError = (cause: unknown) =>
+  new Error(`Failed query: INSERT INTO x VALUES ($1)\nparams: ${'p'.repeat(10_000)}`, { cause });
 
 describe('data errors and faults, by SQLSTATE class', () => {
   it.each([
@@ -33,7 +34,9 @@ describe('data errors and faults, by SQLSTATE class', () => {
 
   it('says what the database said, with detail and SQLSTATE, never the statement or its parameters', () => {
     const err = drizzleError(pgError('new row violates check constraint "no_poison"', '23514', 'Failing row contains (…).'));
-    expect(databaseMessage(err)).toBe('new row violates check constraint "no_poison" (Failing row contains (…).) [SQLSTATE 23514]');
+    expect(databaseMessage(err)).toBe(
+      'new row violates check constraint "no_poison" (Failing row contains (…).) [SQLSTATE 23514]',
+    );
     expect(databaseMessage(drizzleError(new Error('Connection terminated')))).toBe('Connection terminated');
   });
 });

@@ -6,6 +6,8 @@ import { expect, it } from 'vitest';
 // do when the built app runs under Node.
 it('loads one copy of graphql for our code and for graphql-yoga', () => {
   const require = createRequire(import.meta.url);
-  const yogasGraphql = require(require.resolve('graphql', { paths: [require.resolve('graphql-yoga')] })) as typeof import('graphql');
+  const yogasGraphql = require(
+    require.resolve('graphql', { paths: [require.resolve('graphql-yoga')] }),
+  ) as typeof import('graphql');
   expect(yogasGraphql.GraphQLError).toBe(GraphQLError);
 });

@@ -212,9 +212,7 @@ describe('values PostgreSQL cannot store are rejected at the door', () => {
 
   it('reads the escapes as the publisher writes them, and a low half alone too', () => {
     expect(rejection('pattern', String.raw`{"pattern":"Doji\u0000","symbol":"AAPL","confidence":0.7}`)).toContain('NUL');
-    expect(rejection('pattern', String.raw`{"pattern":"\udc00Doji","symbol":"AAPL","confidence":0.7}`)).toContain(
-      'surrogate',
-    );
+    expect(rejection('pattern', String.raw`{"pattern":"\udc00Doji","symbol":"AAPL","confidence":0.7}`)).toContain('surrogate');
     expect(rejection('pattern', String.raw`{"pattern":"Doji","symbol":"AAPL","confidence":0.7,"\ud83d":1}`)).toBe(
       'a key at the top level ("\\ud83d") holds a lone UTF-16 surrogate, which is not valid Unicode text',
     );
@@ -291,9 +289,7 @@ describe('pattern fields', () => {
   });
 
   it('says what was wrong with the confidence', () => {
-    expect(rejection('pattern', { ...doji, confidence: 1.7 })).toBe(
-      'confidence must be a number between 0 and 1, got 1.7',
-    );
+    expect(rejection('pattern', { ...doji, confidence: 1.7 })).toBe('confidence must be a number between 0 and 1, got 1.7');
   });
 
   it('trims and upper-cases the symbol', () => {
@@ -315,9 +311,7 @@ describe('pattern fields', () => {
   });
 
   it('rejects a pattern name over 100 characters, naming the field it came from', () => {
-    expect(pattern({ symbol: 'AAPL', confidence: 0.7, pattern_type: ` ${'P'.repeat(100)} ` }).pattern).toHaveLength(
-      100,
-    );
+    expect(pattern({ symbol: 'AAPL', confidence: 0.7, pattern_type: ` ${'P'.repeat(100)} ` }).pattern).toHaveLength(100);
     const reason = rejection('pattern', { symbol: 'AAPL', confidence: 0.7, pattern_name: 'P'.repeat(101) });
     expect(reason).toContain('pattern_name');
   });
@@ -342,7 +336,7 @@ describe('pattern fields', () => {
     expect(rejection('pattern', { ...doji, expires_at: 'never' })).toContain('expires_at');
   });
 
-  it('takes the innermost tier, else the nearest wrapper\'s, as the tier hint', () => {
+  it("takes the innermost tier, else the nearest wrapper's, as the tier hint", () => {
     const inner = { ...doji, tier: 'combo' };
     expect(pattern({ tier: 'daily', data: { tier: 'intraday', data: inner } }).tierHint).toBe('combo');
     expect(pattern({ tier: 'daily', data: { tier: 'intraday', data: doji } }).tierHint).toBe('intraday');
@@ -353,7 +347,7 @@ describe('pattern fields', () => {
     expect(pattern({ ...doji, tier: 'weekly' }).metadata).toEqual({});
   });
 
-  it('carries the innermost object\'s own source as the source hint, never a wrapper\'s', () => {
+  it("carries the innermost object's own source as the source hint, never a wrapper's", () => {
     expect(pattern({ source: 'TickStockPL', data: { ...doji, source: 'daily' } }).sourceHint).toBe('daily');
     expect(pattern({ source: 'daily', data: { ...doji } }).sourceHint).toBeNull();
     expect(pattern({ source: 'daily', data: { source: 'hourly', data: doji } }).sourceHint).toBeNull();

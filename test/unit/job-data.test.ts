@@ -13,8 +13,14 @@ function detection(message: unknown): PatternEvent {
 
 describe('job data: the queue boundary', () => {
   it('carries the source hint of a detection', () => {
-    const event = detection({ source: 'TickStockPL', data: { pattern: 'Doji', symbol: 'AAPL', confidence: 0.7, source: 'hourly' } });
-    expect(jobDataSchemas.detections.parse({ kind: 'detections', events: [event] })).toEqual({ kind: 'detections', events: [event] });
+    const event = detection({
+      source: 'TickStockPL',
+      data: { pattern: 'Doji', symbol: 'AAPL', confidence: 0.7, source: 'hourly' },
+    });
+    expect(jobDataSchemas.detections.parse({ kind: 'detections', events: [event] })).toEqual({
+      kind: 'detections',
+      events: [event],
+    });
   });
 
   it('reads a job queued before sourceHint existed as having none', () => {

@@ -11,9 +11,16 @@ function setup(plugins = [useSharedSubscriptionExecution()]) {
   let returned = 0;
   const schema = createSchema({
     typeDefs: /* GraphQL */ `
-      type Query { ok: Boolean }
-      type Event { id: ID! label(prefix: String): String! }
-      type Subscription { events: Event! }
+      type Query {
+        ok: Boolean
+      }
+      type Event {
+        id: ID!
+        label(prefix: String): String!
+      }
+      type Subscription {
+        events: Event!
+      }
     `,
     resolvers: {
       Event: {
@@ -37,10 +44,10 @@ function setup(plugins = [useSharedSubscriptionExecution()]) {
                 while (queue.length === 0) await new Promise<void>((r) => (wake = r));
                 return { value: queue.shift()!, done: false };
               },
-              async return() {
+              return() {
                 returned++;
                 listeners.delete(push);
-                return { value: undefined, done: true };
+                return Promise.resolve({ value: undefined, done: true });
               },
               [Symbol.asyncIterator]: () => it,
             };
@@ -54,7 +61,12 @@ function setup(plugins = [useSharedSubscriptionExecution()]) {
   const yoga = createYoga({ schema, plugins });
   async function subscribe(query: string, variableValues?: Record<string, unknown>) {
     const { subscribe, contextFactory } = yoga.getEnveloped({});
-    const result = await subscribe({ schema: yoga.getEnveloped({}).schema, document: parse(query), variableValues, contextValue: await contextFactory() });
+    const result = await subscribe({
+      schema: yoga.getEnveloped({}).schema,
+      document: parse(query),
+      variableValues,
+      contextValue: await contextFactory(),
+    });
     return result as AsyncIterableIterator<{ data?: unknown }>;
   }
   return {
@@ -90,7 +102,7 @@ describe('useSharedSubscriptionExecution', () => {
     expect(s.executions()).toBe(4);
 
     // Unsubscribing reaches the source.
-    await Promise.all([...same, other].map((it) => it.return?.()));
+    await Promise.all([...same, other].map(async (it) => it.return?.()));
     expect(s.returned()).toBe(11);
     expect(s.listeners()).toBe(0);
   });

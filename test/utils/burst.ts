@@ -99,7 +99,7 @@ export function startBurst(
       }
       const results = await pipe.exec();
       const failed = results?.find(([err]) => err);
-      if (failed) throw failed[0];
+      if (failed) throw failed[0] as Error;
       sent += slice.length;
       wake();
       const wait = started + ((sent - base) / ratePerSec) * 1000 - Date.now();
@@ -166,7 +166,9 @@ export async function countStored(databaseUrl: string, prefix: string): Promise<
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
   try {
-    const { rows } = await c.query<{ n: string }>(`select count(*) as n from pattern_detections where event_id like $1`, [`${prefix}-%`]);
+    const { rows } = await c.query<{ n: string }>(`select count(*) as n from pattern_detections where event_id like $1`, [
+      `${prefix}-%`,
+    ]);
     return Number(rows[0]!.n);
   } finally {
     await c.end();
@@ -321,7 +323,10 @@ export async function rerunJobs(queue: Queue): Promise<{ retried: number; stalle
 
 /** How many live subscriptions the API at `httpUrl` holds (every topic). */
 export async function subscriberCount(httpUrl: string): Promise<number> {
-  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(httpUrl, `{ systemHealth { pipeline { subscribers } } }`);
+  const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(
+    httpUrl,
+    `{ systemHealth { pipeline { subscribers } } }`,
+  );
   return body.data?.systemHealth.pipeline.subscribers ?? 0;
 }
 
@@ -329,7 +334,10 @@ export async function subscriberCount(httpUrl: string): Promise<number> {
 export async function subscribersAtLeast(httpUrl: string, n: number, timeoutMs = 15_000): Promise<void> {
   await eventually(
     async () => {
-      const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(httpUrl, `{ systemHealth { pipeline { subscribers } } }`);
+      const { body } = await gql<{ systemHealth: { pipeline: { subscribers: number } } }>(
+        httpUrl,
+        `{ systemHealth { pipeline { subscribers } } }`,
+      );
       return (body.data?.systemHealth.pipeline.subscribers ?? 0) >= n;
     },
     timeoutMs,
@@ -340,7 +348,10 @@ export async function subscribersAtLeast(httpUrl: string, n: number, timeoutMs =
 /** One line with every count, for the issue note. */
 export function summaryLine(label: string, published: number, stored: StoredStats, reports: TallyReport[], extra = ''): string {
   const subs = reports
-    .map((r) => `${r.name}: expected=${r.expected} received=${r.received} distinct=${r.distinct} duplicates=${r.duplicates} missing=${r.missing}`)
+    .map(
+      (r) =>
+        `${r.name}: expected=${r.expected} received=${r.received} distinct=${r.distinct} duplicates=${r.duplicates} missing=${r.missing}`,
+    )
     .join(' | ');
   return `[${label}] published=${published} stored=${stored.rows} distinctStored=${stored.distinct} missingStored=${stored.missing} || ${subs}${extra ? ` || ${extra}` : ''}`;
 }
@@ -354,7 +365,12 @@ export interface Role {
  * Starts `patternwire <command>` as a child (LOG_LEVEL=info so its start-up line shows) and
  * resolves once it says it is running.
  */
-export async function startRole(disposers: Disposers, command: string, env: NodeJS.ProcessEnv, timeoutMs = 45_000): Promise<PatternwireProcess> {
+export async function startRole(
+  disposers: Disposers,
+  command: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 45_000,
+): Promise<PatternwireProcess> {
   const proc = spawnPatternwire(disposers, command, { ...env, LOG_LEVEL: 'info' });
   await proc.waitForLine(command === 'api' ? /GraphiQL at http:/ : new RegExp(`Patternwire ${command} running`), timeoutMs);
   return proc;
@@ -404,7 +420,10 @@ export async function explainFailure<T>(work: Promise<T>, procs: Record<string, 
   } catch (err) {
     const outputs = Object.entries(procs)
       .map(([name, p]) => {
-        const state = p.child.exitCode !== null || p.child.signalCode !== null ? `exited (${p.child.exitCode ?? p.child.signalCode})` : 'running';
+        const state =
+          p.child.exitCode !== null || p.child.signalCode !== null
+            ? `exited (${p.child.exitCode ?? p.child.signalCode})`
+            : 'running';
         return `--- ${name}: ${state}\n${p.output().slice(-2_000)}`;
       })
       .join('\n');

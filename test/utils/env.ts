@@ -37,7 +37,9 @@ export function uniqueId(label: string): string {
 /** A fresh PostgreSQL database, dropped by the disposer. */
 export async function createTestDatabase(disposers: Disposers, label: string): Promise<string> {
   // A bare identifier: lower case, letters, digits and underscores only.
-  const name = uniqueId(`pw_${label}`).toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const name = uniqueId(`pw_${label}`)
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_');
   const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);

@@ -6,7 +6,11 @@ import WebSocket from 'ws';
 import type { Disposers } from './env.js';
 import { waitFor } from './wait.js';
 
-export function createWsClient(disposers: Disposers, url: string, options: Partial<Parameters<typeof createClient>[0]> = {}): Client {
+export function createWsClient(
+  disposers: Disposers,
+  url: string,
+  options: Partial<Parameters<typeof createClient>[0]> = {},
+): Client {
   const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, ...options });
   disposers.add(() => client.dispose());
   return client;
@@ -24,7 +28,11 @@ export interface Collected<T> {
 }
 
 /** Subscribes and collects everything that arrives, for assertions. */
-export function collect<T = Record<string, unknown>>(client: Client, query: string, variables?: Record<string, unknown>): Collected<T> {
+export function collect<T = Record<string, unknown>>(
+  client: Client,
+  query: string,
+  variables?: Record<string, unknown>,
+): Collected<T> {
   const results: ExecutionResult<T>[] = [];
   const errors: unknown[] = [];
   let wake: (() => void) | null = null;
@@ -68,7 +76,10 @@ export async function gql<T = Record<string, unknown>>(
   httpUrl: string,
   query: string,
   variables?: Record<string, unknown>,
-): Promise<{ status: number; body: ExecutionResult<T> & { errors?: { message: string; extensions?: Record<string, unknown> }[] } }> {
+): Promise<{
+  status: number;
+  body: ExecutionResult<T> & { errors?: { message: string; extensions?: Record<string, unknown> }[] };
+}> {
   const res = await fetch(`${httpUrl}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },

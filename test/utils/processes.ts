@@ -43,8 +43,8 @@ export function spawnPatternwire(disposers: Disposers, command: string, env: Nod
     out += chunk.toString('utf8');
     notify();
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
 
   let exitedAt: number | null = null;
   let exitStart: number | null = null;
@@ -77,7 +77,10 @@ export function spawnPatternwire(disposers: Disposers, command: string, env: Nod
           }
         };
         const timer = setTimeout(
-          () => finish(() => reject(new Error(`patternwire ${command}: no line matching ${regex} within ${timeoutMs} ms; output:\n${out}`))),
+          () =>
+            finish(() =>
+              reject(new Error(`patternwire ${command}: no line matching ${regex} within ${timeoutMs} ms; output:\n${out}`)),
+            ),
           timeoutMs,
         );
         const finish = (settle: () => void) => {

@@ -55,14 +55,22 @@ function startNode(port: number, dir: string): Promise<ClusterNode> {
   const child = spawn(
     'redis-server',
     [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--cluster-enabled', 'yes',
-      '--cluster-config-file', `nodes-${port}.conf`,
-      '--dir', dir,
-      '--save', '',
-      '--appendonly', 'no',
-      '--cluster-node-timeout', '2000',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      `nodes-${port}.conf`,
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--cluster-node-timeout',
+      '2000',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -77,15 +85,15 @@ function startNode(port: number, dir: string): Promise<ClusterNode> {
       if (output.includes('Ready to accept connections')) {
         clearTimeout(timer);
         // Keep draining its output so a chatty server never blocks on a full pipe.
-        child.stdout!.off('data', onData);
-        child.stderr!.off('data', onData);
-        child.stdout!.resume();
-        child.stderr!.resume();
+        child.stdout.off('data', onData);
+        child.stderr.off('data', onData);
+        child.stdout.resume();
+        child.stderr.resume();
         resolve({ host: '127.0.0.1', port, child });
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -102,9 +110,18 @@ async function stopNode(node: ClusterNode): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // SHUTDOWN NOSAVE first (an orderly exit); SIGKILL if it is not gone within 2 s.
-  const admin = new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const admin = new Redis({
+    host: node.host,
+    port: node.port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   admin.on('error', () => undefined);
-  await admin.connect().then(() => admin.call('SHUTDOWN', 'NOSAVE')).catch(() => undefined);
+  await admin
+    .connect()
+    .then(() => admin.call('SHUTDOWN', 'NOSAVE'))
+    .catch(() => undefined);
   admin.disconnect();
   const killer = setTimeout(() => child.kill('SIGKILL'), 2_000);
   await exited;

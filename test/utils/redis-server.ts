@@ -37,8 +37,8 @@ export async function startPrivateRedis(disposers: Disposers, port?: number): Pr
         resolve();
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -49,7 +49,7 @@ export async function startPrivateRedis(disposers: Disposers, port?: number): Pr
     });
   });
   // Keep draining its output so a chatty server never blocks on a full pipe.
-  child.stdout!.resume();
-  child.stderr!.resume();
+  child.stdout.resume();
+  child.stderr.resume();
   return { port: p, url: `redis://127.0.0.1:${p}`, child, kill };
 }

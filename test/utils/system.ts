@@ -22,7 +22,12 @@ export async function startTestSystem(
 ): Promise<TestSystem> {
   const logs: string[] = [];
   const lifecycle = createLifecycle();
-  const system = await startSystem(config, roles, lifecycle, createLogger('debug', (level, m) => logs.push(`${level}: ${m}`)));
+  const system = await startSystem(
+    config,
+    roles,
+    lifecycle,
+    createLogger('debug', (level, m) => logs.push(`${level}: ${m}`)),
+  );
   const close = () => lifecycle.close(15_000);
   disposers.add(close);
   const port = system.api?.port ?? 0;

@@ -48,7 +48,13 @@ export interface JobIntakeOptions {
 
 const ENQUEUE_ATTEMPTS = 5;
 
-export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 100, maxRejectsPerJob = MAX_REJECTS_PER_JOB }: JobIntakeOptions): JobIntake {
+export function createJobIntake({
+  queues,
+  channels,
+  logger,
+  maxEventsPerJob = 100,
+  maxRejectsPerJob = MAX_REJECTS_PER_JOB,
+}: JobIntakeOptions): JobIntake {
   const kindByChannel = new Map<string, ChannelKind>([
     [channels.patterns, 'pattern'],
     [channels.backtestProgress, 'backtestProgress'],
@@ -118,10 +124,10 @@ export function createJobIntake({ queues, channels, logger, maxEventsPerJob = 10
 
 interface GrouperOptions<T> {
   /** Adds one group as one job; resolves whether it is in Redis. */
-  add(items: T[]): Promise<boolean>;
+  add: (items: T[]) => Promise<boolean>;
   maxItems: number;
   /** A group's weight stays within `maxWeight`, unless a single item alone weighs more. */
-  weight?(item: T): number;
+  weight?: (item: T) => number;
   maxWeight?: number;
 }
 
@@ -129,7 +135,9 @@ interface GrouperOptions<T> {
  * One add in flight at a time, which keeps the groups in arrival order; whatever arrives while
  * it is in flight goes in the next group. Light traffic: one item per job, no added latency.
  */
-function grouper<T>({ add, maxItems, weight = () => 0, maxWeight = Infinity }: GrouperOptions<T>): { push(item: T): Promise<boolean> } {
+function grouper<T>({ add, maxItems, weight = () => 0, maxWeight = Infinity }: GrouperOptions<T>): {
+  push: (item: T) => Promise<boolean>;
+} {
   const pending: { item: T; enqueued(ok: boolean): void }[] = [];
   let adding = false;
 

@@ -11,7 +11,15 @@ export interface Reader {
  * Hears the detection engine's channels over pub/sub. Pub/sub forgets what is published while
  * nobody listens; `createStreamReader` adds the at-least-once path.
  */
-export function createPubSubReader({ subscriber, intake, channels }: { subscriber: RedisClient; intake: JobIntake; channels: string[] }): Reader {
+export function createPubSubReader({
+  subscriber,
+  intake,
+  channels,
+}: {
+  subscriber: RedisClient;
+  intake: JobIntake;
+  channels: string[];
+}): Reader {
   const inFlight = new Set<Promise<boolean>>();
   let listening = false;
 

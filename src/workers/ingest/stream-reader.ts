@@ -73,7 +73,17 @@ export function createStreamReader(o: StreamReaderOptions): Reader {
       try {
         if (paced) await roomInQueue();
         const reply = (await client.callBuffer(
-          'XREADGROUP', 'GROUP', o.group, o.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>',
+          'XREADGROUP',
+          'GROUP',
+          o.group,
+          o.consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          stream,
+          '>',
         )) as [Buffer, Entry[]][] | null;
         for (const [, entries] of reply ?? []) await handle(client, stream, entries);
       } catch (err) {
@@ -90,7 +100,14 @@ export function createStreamReader(o: StreamReaderOptions): Reader {
         let cursor = '0-0';
         do {
           const [next, entries] = (await client.callBuffer(
-            'XAUTOCLAIM', stream, o.group, o.consumer, o.claimIdleMs, cursor, 'COUNT', count,
+            'XAUTOCLAIM',
+            stream,
+            o.group,
+            o.consumer,
+            o.claimIdleMs,
+            cursor,
+            'COUNT',
+            count,
           )) as [Buffer, (Entry | null)[]];
           cursor = next.toString();
           const live = entries.filter((e): e is Entry => e !== null && e[1] !== null);

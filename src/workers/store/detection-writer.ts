@@ -55,7 +55,12 @@ const STORED: WriteOutcome = { stored: true };
  * constraint) fails all of it. The batch is then split in halves, and each half stored on its
  * own, down to the single rows that fail: those are refused, every other row is stored.
  */
-export function createDetectionWriter({ database, pubsub, maxBatch = 500, publishTimeoutMs = 5_000 }: DetectionWriterOptions): DetectionWriter {
+export function createDetectionWriter({
+  database,
+  pubsub,
+  maxBatch = 500,
+  publishTimeoutMs = 5_000,
+}: DetectionWriterOptions): DetectionWriter {
   const queue: Pending[] = [];
   let running: Promise<void> | null = null;
 

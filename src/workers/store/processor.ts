@@ -40,11 +40,17 @@ export function createProcessor({ db, pubsub, detections, channels }: ProcessorD
   async function reject(event: PatternEvent | BacktestProgressEvent | BacktestResultEvent | HealthEvent, reason: string) {
     // The raw bytes are the ingest's; what the job holds is the normalised event, kept instead.
     const payload = Buffer.from(JSON.stringify(event));
-    await storeRejection(db, rejectionOf(channelOf[event.kind], payload, `the database refused it: ${reason}`, new Date(event.receivedAt)));
+    await storeRejection(
+      db,
+      rejectionOf(channelOf[event.kind], payload, `the database refused it: ${reason}`, new Date(event.receivedAt)),
+    );
   }
 
   /** Runs `store`; a data error rejects `event` instead of failing the job. */
-  async function storeOrReject<T>(event: BacktestProgressEvent | BacktestResultEvent | HealthEvent, store: () => Promise<T>): Promise<T | null> {
+  async function storeOrReject<T>(
+    event: BacktestProgressEvent | BacktestResultEvent | HealthEvent,
+    store: () => Promise<T>,
+  ): Promise<T | null> {
     try {
       return await store();
     } catch (err) {
@@ -60,7 +66,9 @@ export function createProcessor({ db, pubsub, detections, channels }: ProcessorD
         // A duplicate message stores nothing and so publishes nothing (see the writer). The job
         // completes only when all of them are stored and published (or refused); a retry
         // re-offers them all, and the ones already stored are skipped.
-        const outcomes = await Promise.all(event.events.map((e) => detections.write({ event: e, classification: classifyDetection(e) })));
+        const outcomes = await Promise.all(
+          event.events.map((e) => detections.write({ event: e, classification: classifyDetection(e) })),
+        );
         for (const [i, outcome] of outcomes.entries()) if (!outcome.stored) await reject(event.events[i]!, outcome.refused);
         return;
       }
@@ -96,7 +104,8 @@ export function createProcessor({ db, pubsub, detections, channels }: ProcessorD
       await run(parsed.data);
     } catch (err) {
       // A data error that could not be set aside (in a rejection itself) fails at once: a retry would fail the same way.
-      if (isDataError(err)) throw new UnrecoverableError(`job ${job.id} (${job.name}): the database refused its data: ${databaseMessage(err)}`);
+      if (isDataError(err))
+        throw new UnrecoverableError(`job ${job.id} (${job.name}): the database refused its data: ${databaseMessage(err)}`);
       // A fault is retried; its reason (logged, and kept on the job) is what the database said.
       if (err instanceof Error && err.message.startsWith('Failed query:')) throw new Error(databaseMessage(err), { cause: err });
       throw err;

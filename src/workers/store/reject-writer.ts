@@ -78,7 +78,9 @@ export function createRejectWriter({
 
   return {
     async process(job) {
-      const schema = Object.hasOwn(rejectJobSchemas, job.name) ? rejectJobSchemas[job.name as keyof typeof rejectJobSchemas] : undefined;
+      const schema = Object.hasOwn(rejectJobSchemas, job.name)
+        ? rejectJobSchemas[job.name as keyof typeof rejectJobSchemas]
+        : undefined;
       if (!schema) throw new UnrecoverableError(`unknown job name "${job.name}"`);
       const parsed = schema.safeParse(job.data);
       if (!parsed.success) {

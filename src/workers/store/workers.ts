@@ -77,7 +77,8 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
     w.on('failed', (job, err) => void reportFailure(w.name, job, err).catch((e: Error) => report(`[worker] ${e.message}`)));
     w.on('completed', (job) => {
       // Only a job that had failed before is listed; a first-time success costs no round trip.
-      if (job.attemptsStarted > 1 && job.id) void o.retrying.settled(w.name, job.id).catch((e: Error) => report(`[worker] ${e.message}`));
+      if (job.attemptsStarted > 1 && job.id)
+        void o.retrying.settled(w.name, job.id).catch((e: Error) => report(`[worker] ${e.message}`));
     });
     // Connection errors are reported here too; they must not crash the process.
     w.on('error', (err) => report(`[worker:${w.name}] ${err.message}`));
