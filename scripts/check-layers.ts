@@ -17,6 +17,7 @@ export const FLOORS: Record<string, number> = {
   db: 4,
   redis: 4,
   pubsub: 5,
+  auth: 5,
   queues: 5,
   'workers/ingest': 6,
   'workers/store': 6,

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig, type Config } from './config/env.js';
-import { createDatabase } from './db/client.js';
+import { createDatabase, DatabaseInUseError } from './db/client.js';
+import { ensureAdminToken } from './auth/first-start.js';
+import { ADMIN_USAGE, runAdminCommand, UsageError } from './runtime/admin-commands.js';
 import { runDemo } from './demo.js';
 import { createLifecycle, exitOnSignals } from './lib/lifecycle.js';
 import { ensureLocalRedis, RedisUnavailableError } from './runtime/local-redis.js';
@@ -15,6 +17,7 @@ const USAGE = `usage: patternwire <command>
   worker   processes jobs: classify, store, publish
   migrate  applies the database migrations, then exits
   demo     publishes sample detections to a running system and checks they arrive
+${ADMIN_USAGE}
 
 Settings come from the environment; see README.md.`;
 
@@ -48,8 +51,19 @@ async function serve(command: string, config: Config): Promise<void> {
         ? `embedded PGlite in ${config.dataDir}/pglite`
         : 'PostgreSQL'
       : null;
-    if (system.api) log(`Patternwire ${command}: GraphiQL at ${system.api.url}/graphql${db ? ` (database: ${db})` : ''}`);
-    else log(`Patternwire ${command} running${db ? ` (database: ${db})` : ''}`);
+    if (!system.api) {
+      log(`Patternwire ${command} running${db ? ` (database: ${db})` : ''}`);
+      return;
+    }
+    log(`Patternwire ${command}: GraphiQL at ${system.api.url}/graphql${db ? ` (database: ${db})` : ''}`);
+    if (config.auth.mode === 'off') {
+      logger.warn('AUTH_MODE=off: every request is an anonymous ADMIN. Use this on a trusted network only.');
+    } else if (command === 'all' && system.database) {
+      // npm start: one command for a newcomer, so the printed URL opens GraphiQL signed in.
+      const token = await ensureAdminToken(system.database.db, config.dataDir);
+      if (token) log(`GraphiQL: ${system.api.url}/graphql#token=${token}`);
+      else log('Sign in with a token: `patternwire tokens create <user>` makes one.');
+    }
   } catch (err) {
     await lifecycle.close(config.shutdownTimeoutMs).catch(() => undefined);
     throw err;
@@ -78,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'demo') return runDemo(config, argv.slice(1));
+  if (command === 'users' || command === 'tokens') return runAdminCommand(config, command, argv.slice(1));
   if (!(command in ROLES)) {
     console.error(`unknown command "${command}"\n\n${USAGE}`);
     return 2;
@@ -91,8 +106,14 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: Error) => {
-    if (err instanceof ConfigError || err instanceof RedisUnavailableError) console.error(err.message);
-    else console.error(err.stack ?? err.message);
+    if (
+      err instanceof ConfigError ||
+      err instanceof RedisUnavailableError ||
+      err instanceof UsageError ||
+      err instanceof DatabaseInUseError
+    ) {
+      console.error(err.message);
+    } else console.error(err.stack ?? err.message);
     process.exit(1);
   },
 );

@@ -7,9 +7,11 @@ import type { Tier } from '../schema/events.js';
 import { compileFilter, type PatternFilter } from '../domain/pattern-filter.js';
 import { parseSymbol, SYMBOL_RULE } from '../domain/symbols.js';
 import type { Detection, PublisherHealth } from '../schema/topics.js';
+import type { Principal } from '../auth/authenticator.js';
 import type { Queues } from '../queues/queues.js';
 import type { RetryingJobs } from '../queues/retrying.js';
 import { badUserInput } from './errors.js';
+import { identityResolvers, requireAdmin } from './identity.js';
 import type { EventStream, SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
@@ -19,6 +21,8 @@ export interface ApiContext {
   db: DrizzleDb;
   queues: Queues;
   hub: LiveHub;
+  /** Who is asking (contract §5). */
+  principal: Principal;
   retrying: RetryingJobs;
   retryAlertMs: number;
   /** Ends the client's connection when it cannot keep up (a WebSocket is closed with 1013). */
@@ -218,8 +222,15 @@ export const resolvers = {
     patternDefinitions: (_: unknown, __: unknown, ctx: ApiContext) => listPatternDefinitions(ctx.db),
     backtestJob: (_: unknown, args: { jobId: string }, ctx: ApiContext) => findBacktestJob(ctx.db, args.jobId),
     systemHealth: async (_: unknown, __: unknown, ctx: ApiContext) => ({ publisher: await latestPublisherHealth(ctx.db) }),
-    rejectedEvents: (_: unknown, args: { first: number }, ctx: ApiContext) => listRejections(ctx.db, validFirst(args.first)),
+    rejectedEvents: (_: unknown, args: { first: number }, ctx: ApiContext) => {
+      requireAdmin(ctx, 'rejectedEvents');
+      return listRejections(ctx.db, validFirst(args.first));
+    },
+    ...identityResolvers.Query,
   },
+  Mutation: identityResolvers.Mutation,
+  User: identityResolvers.User,
+  ApiToken: identityResolvers.ApiToken,
   Subscription: {
     patternAlert: {
       subscribe: (_: unknown, args: { filter?: PatternFilter | null; after?: string | null }, ctx: ApiContext) => {

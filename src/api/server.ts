@@ -19,6 +19,11 @@ import { resolvers, type ApiContext } from './resolvers.js';
 import { handleRestRequest } from './rest.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
 import { useUserInputErrors } from './user-input-errors.js';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
+import type { RateLimit } from '../redis/rate-limit.js';
+import { bearerCredential } from '../domain/credentials.js';
+import { createRequestGate } from './request-auth.js';
+import { createSocketGuard, POLICY_CLOSE_CODE } from './socket-guard.js';
 
 export interface ApiServerOptions {
   database: Database;
@@ -29,6 +34,11 @@ export interface ApiServerOptions {
   retryAlertMs: number;
   /** The producer connection, pinged by /healthz. */
   redis: RedisClient;
+  auth: Authenticator;
+  /** Requests per credential, shared by every API process. */
+  rateLimit: { limit: RateLimit; perSecond: number; burst: number };
+  /** WebSockets one user may hold open on this process, and how often their credentials are checked again. */
+  sockets: { maxPerUser: number; recheckMs: number };
   port: number;
   host: string;
   logger: Logger;
@@ -65,15 +75,16 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
   const shared = { db: o.database.db, queues: o.queues, hub: o.hub, retrying: o.retrying, retryAlertMs: o.retryAlertMs };
 
-  const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket }, ApiContext>({
+  const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket; principal: Principal }, ApiContext>({
     schema: createSchema<ApiContext>({ typeDefs, resolvers }),
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: false,
     landingPage: false,
     // Over graphql-ws the initial context carries the socket (see onSubscribe below); a client
     // too slow for its subscriptions loses the connection, not the server its memory.
-    context: ({ socket }) => ({
+    context: ({ socket, principal }) => ({
       ...shared,
+      principal,
       onSlowConsumer: (error) => {
         if (!socket || socket.readyState !== socket.OPEN) return;
         logger.warn(`[api] closing a slow WebSocket client: ${error.message}`);
@@ -96,6 +107,19 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   });
 
   const graphiql = createGraphiqlHandler({ endpoint: GRAPHQL_PATH, assetsBase: `${GRAPHQL_PATH}/assets` });
+  const gate = createRequestGate({
+    auth: o.auth,
+    rateLimit: o.rateLimit.limit,
+    perSecond: o.rateLimit.perSecond,
+    burst: o.rateLimit.burst,
+    send: sendJson,
+  });
+  const guard = createSocketGuard({
+    db: o.database.db,
+    maxPerUser: o.sockets.maxPerUser,
+    recheckMs: o.sockets.recheckMs,
+    logger,
+  });
 
   const server: Server = createServer((req, res) => {
     route(req, res).catch((err: Error) => {
@@ -109,7 +133,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === GRAPHQL_PATH || url.pathname.startsWith(`${GRAPHQL_PATH}/`)) {
       if (await graphiql(req, res)) return;
-      await yoga.handle(req, res);
+      const principal = await gate.admit(req, res, 'graphql');
+      if (principal) await yoga.handle(req, res, { principal });
       return;
     }
     if (url.pathname === '/healthz') {
@@ -123,6 +148,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
         sendJson(res, 405, { error: `${req.method} is not allowed here; use GET` });
         return;
       }
+      if (!(await gate.admit(req, res, 'rest'))) return;
       const response = await handleRestRequest(o.database.db, url);
       if (response) {
         sendJson(res, response.status, response.body);
@@ -137,8 +163,23 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   }
 
   const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
-  const wsServer = useServer<Record<string, unknown>, { req?: IncomingMessage }>(
+  const wsServer = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
+      // Contract §5: the credential comes in connection_init; without a good one graphql-ws
+      // closes with 4403 Forbidden. Past the per-user socket limit: 1008, naming the limit.
+      onConnect: async (ctx) => {
+        const header = ctx.connectionParams?.['authorization'];
+        const result = await o.auth.authenticate(bearerCredential(typeof header === 'string' ? header : null));
+        if (!result.ok) return false;
+        const socket = ctx.extra.socket;
+        if (!guard.admit(socket, result.principal, ctx.extra.request.socket.remoteAddress ?? '?')) {
+          socket.close(POLICY_CLOSE_CODE, `Too many WebSockets: at most ${o.sockets.maxPerUser} per user (WS_MAX_PER_USER)`);
+          return false;
+        }
+        ctx.extra.principal = result.principal;
+        return true;
+      },
+      onClose: (ctx) => guard.release(ctx.extra.socket),
       execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
@@ -146,6 +187,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
+          principal: ctx.extra.principal,
           params: payload,
         }) as Enveloped;
         let document;
@@ -186,6 +228,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       for (const socket of wss.clients) socket.close(1001, 'Server shutting down');
+      guard.close();
       await wsServer.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       // Requests in flight get a moment to finish; a client holding a request open does not
@@ -212,9 +255,13 @@ interface EnvelopedRoot {
   subscribe: (args: ExecutionArgs) => OperationResult;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

@@ -39,8 +39,21 @@ const envSchema = z
     REJECT_RETENTION_DAYS: z.coerce.number().positive().default(7),
     REJECT_MAX_ROWS: positiveInt(100_000),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    // Identity (contract §5)
+    AUTH_MODE: z.enum(['required', 'off']).default('required'),
+    AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 needs 256 bits)').optional(),
+    AUTH_JWKS_URL: z.string().url().optional(),
+    AUTH_JWT_ISSUER: z.string().min(1).optional(),
+    AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
+    AUTH_RECHECK_MS: positiveInt(2_000),
+    WS_MAX_PER_USER: positiveInt(20),
+    RATE_LIMIT_PER_SECOND: positiveInt(20),
+    RATE_LIMIT_BURST: positiveInt(100),
   })
   .superRefine((e, ctx) => {
+    if (e.AUTH_JWT_SECRET && e.AUTH_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWKS_URL'], message: 'set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both' });
+    }
     // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot,
     // else every job fails with CROSSSLOT. The first `{…}` of a key (non-empty) picks its slot.
     if (e.REDIS_CLUSTER_NODES && !/^[^{]*\{[^}]+\}/.test(e.QUEUE_PREFIX)) {
@@ -83,6 +96,14 @@ export interface Config {
   /** A job retrying for longer than this makes the pipeline `degraded`. */
   retryAlertMs: number;
   logLevel: Env['LOG_LEVEL'];
+  auth: {
+    mode: 'required' | 'off';
+    jwt: { secret: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
+    /** How often open WebSockets' credentials are checked again (revocation, expiry, deletion). */
+    recheckMs: number;
+    maxSocketsPerUser: number;
+    rateLimit: { perSecond: number; burst: number };
+  };
   /** Also read each channel from a Redis Stream of the same name (at-least-once ingest). */
   streams: { enabled: boolean; group: string; claimIdleMs: number; maxQueuedJobs: number };
   /** How long, and how many, rejected messages are kept (contract §1); the count keeps counting. */
@@ -146,6 +167,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriberQueueLimit: e.SUBSCRIBER_QUEUE_LIMIT,
     retryAlertMs: e.PIPELINE_RETRY_ALERT_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
+    auth: {
+      mode: e.AUTH_MODE,
+      jwt: {
+        secret: e.AUTH_JWT_SECRET ?? null,
+        jwksUrl: e.AUTH_JWKS_URL ?? null,
+        issuer: e.AUTH_JWT_ISSUER ?? null,
+        audience: e.AUTH_JWT_AUDIENCE ?? null,
+      },
+      recheckMs: e.AUTH_RECHECK_MS,
+      maxSocketsPerUser: e.WS_MAX_PER_USER,
+      rateLimit: { perSecond: e.RATE_LIMIT_PER_SECOND, burst: e.RATE_LIMIT_BURST },
+    },
     streams: {
       enabled: ['true', '1', 'on'].includes(e.INGEST_STREAMS),
       group: e.INGEST_STREAM_GROUP,

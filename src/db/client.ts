@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -144,10 +144,51 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
   };
 }
 
+/** Thrown when another live process has the embedded database open. */
+export class DatabaseInUseError extends Error {}
+
+/**
+ * PGlite is one process's database and takes no lock of its own: two processes opening one
+ * directory would corrupt it. A pid file next to it says who holds it; one left by a process
+ * that is gone is taken over.
+ */
+async function lockPglite(dir: string): Promise<() => Promise<void>> {
+  const file = `${dir}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(await readFile(file, 'utf8').catch(() => ''));
+      if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new DatabaseInUseError(
+          `the embedded database in ${dir} is in use by process ${pid} (npm start?): stop it first, or set DATABASE_URL`,
+        );
+      }
+      await rm(file, { force: true });
+    }
+  }
+  throw new DatabaseInUseError(`could not lock the embedded database in ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function createPglite(dataDir: string): Promise<Database> {
   const dir = path.resolve(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
-  const client = await PGlite.create(dir);
+  const unlock = await lockPglite(dir);
+  const client = await PGlite.create(dir).catch(async (err: unknown) => {
+    await unlock();
+    throw err;
+  });
   const db = drizzlePglite(client, { schema });
   let tail: Promise<unknown> = Promise.resolve();
   return {
@@ -171,6 +212,7 @@ async function createPglite(dataDir: string): Promise<Database> {
     },
     async close() {
       await client.close();
+      await unlock();
     },
   };
 }

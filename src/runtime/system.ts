@@ -6,6 +6,8 @@ import type { Config } from '../config/env.js';
 import { createDatabase, type Database } from '../db/client.js';
 import { createPubSub, type AlertPubSub } from '../pubsub/pubsub.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
+import { createRateLimit } from '../redis/rate-limit.js';
+import { createAuthenticator } from '../auth/authenticator.js';
 import { createDetectionWriter } from '../workers/store/detection-writer.js';
 import { createPubSubReader, type Reader } from '../workers/ingest/pubsub-reader.js';
 import { createJobIntake } from '../workers/ingest/job-intake.js';
@@ -16,7 +18,7 @@ import { createQueues, type Queues } from '../queues/queues.js';
 import { createRetryingJobs } from '../queues/retrying.js';
 import { createWorkers } from '../workers/store/workers.js';
 import type { Lifecycle } from '../lib/lifecycle.js';
-import type { Logger } from '../lib/logger.js';
+import { throttled, type Logger } from '../lib/logger.js';
 
 export interface Roles {
   api?: boolean;
@@ -116,6 +118,16 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       retrying: createRetryingJobs(producer, config.queuePrefix),
       retryAlertMs: config.retryAlertMs,
       redis: producer,
+      auth: createAuthenticator({ db: database.db, mode: config.auth.mode, jwt: config.auth.jwt, logger }),
+      rateLimit: {
+        limit: createRateLimit(producer, {
+          prefix: config.queuePrefix,
+          ...config.auth.rateLimit,
+          onUnavailable: throttled((reason) => logger.warn(`[api] rate limit not applied (${reason}): requests are let through`)),
+        }),
+        ...config.auth.rateLimit,
+      },
+      sockets: { maxPerUser: config.auth.maxSocketsPerUser, recheckMs: config.auth.recheckMs },
       port: config.port,
       host: config.host,
       logger,

@@ -183,3 +183,38 @@ function legacyTierView(name: string, tier: (typeof TIERS)[number]) {
 
 export const dailyPatterns = legacyTierView('daily_patterns', 'DAILY');
 export const intradayPatterns = legacyTierView('intraday_patterns', 'INTRADAY');
+
+// ---- identity (contract §5)
+
+export const ROLES = ['READER', 'ADMIN'] as const;
+export type Role = (typeof ROLES)[number];
+export const roleEnum = pgEnum('user_role', ROLES);
+
+export const users = pgTable(
+  'users',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    name: text('name').notNull(),
+    role: roleEnum('role').notNull().default('READER'),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('users_name_key').on(t.name)],
+);
+
+/** API tokens: only the SHA-256 of the secret is kept. A user's deletion takes its tokens along. */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    tokenHash: bytea('token_hash').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    expiresAt: at('expires_at'),
+    lastUsedAt: at('last_used_at'),
+    revokedAt: at('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_tokens_token_hash_key').on(t.tokenHash), index('api_tokens_user_id_idx').on(t.userId)],
+);

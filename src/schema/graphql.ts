@@ -147,8 +147,52 @@ export const typeDefs = /* GraphQL */ `
     patternDefinitions: [PatternDefinition!]!
     backtestJob(jobId: ID!): BacktestJob
     systemHealth: SystemHealth!
-    "Newest first. first: 1..500."
+    "Newest first. first: 1..500. ADMIN."
     rejectedEvents(first: Int = 50): [RejectedEvent!]!
+    "Who the credential belongs to."
+    me: User!
+    "Every user. ADMIN."
+    users: [User!]!
+    "Your own tokens; an ADMIN may ask for any user's, or (without userId) everyone's."
+    tokens(userId: ID): [ApiToken!]!
+  }
+
+  enum Role {
+    READER
+    ADMIN
+  }
+  type User {
+    id: ID!
+    name: String!
+    role: Role!
+    createdAt: DateTime!
+  }
+  type ApiToken {
+    id: ID!
+    name: String!
+    user: User!
+    createdAt: DateTime!
+    expiresAt: DateTime
+    lastUsedAt: DateTime
+    revokedAt: DateTime
+  }
+  "The secret is shown here once; only its hash is kept."
+  type NewToken {
+    token: String!
+    apiToken: ApiToken!
+  }
+
+  type Mutation {
+    "ADMIN. name: 1..64 of a-z 0-9 . _ -"
+    createUser(name: String!, role: Role = READER): User!
+    "ADMIN."
+    setUserRole(userId: ID!, role: Role!): User!
+    "ADMIN. Revokes the user's tokens; their open WebSockets close within seconds."
+    deleteUser(userId: ID!): Boolean!
+    "For yourself; userId (another user) is for ADMINs. expiresInSeconds: 60 .. 10 years; absent: never."
+    createToken(name: String!, userId: ID, expiresInSeconds: Int): NewToken!
+    "Your own tokens; any for an ADMIN. Open WebSockets using it close within seconds."
+    revokeToken(tokenId: ID!): ApiToken!
   }
 
   type Subscription {

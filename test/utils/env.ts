@@ -86,6 +86,13 @@ export async function createTestEnv(
     JOB_BACKOFF_MS: '50',
     JOB_BACKOFF_MAX_MS: '1000',
     LOG_LEVEL: 'warn',
+    // Feature tests run with authentication off (everyone an anonymous ADMIN); the identity
+    // tests (test/auth*.test.ts) turn it on, as does every deployment by default.
+    AUTH_MODE: 'off',
+    // Tests poll the API far faster than a person; the rate-limit tests set their own.
+    RATE_LIMIT_PER_SECOND: '100000',
+    RATE_LIMIT_BURST: '100000',
+    WS_MAX_PER_USER: '100000',
     ...overrides,
   };
   disposers.add(async () => void (await deleteRedisKeys(env['REDIS_URL']!, `{pwt-${id}}*`)));

@@ -1,0 +1,68 @@
+/**
+ * The gate every GraphQL and REST request passes before any work (contract §5): who is asking
+ * (401 without a good credential), then the rate limit of that credential (429), shared by every
+ * API process through Redis. GraphiQL's page and assets and /healthz are not behind it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
+import { bearerCredential } from '../domain/credentials.js';
+import type { RateLimit } from '../redis/rate-limit.js';
+
+export interface RequestGate {
+  /** The principal of the request, or null once a 401 or 429 has been sent. */
+  admit(req: IncomingMessage, res: ServerResponse, shape: 'graphql' | 'rest'): Promise<Principal | null>;
+}
+
+export interface RequestGateOptions {
+  auth: Authenticator;
+  rateLimit: RateLimit;
+  /** For the 429's sentence: the limit as configured. */
+  perSecond: number;
+  burst: number;
+  send(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void;
+}
+
+export function createRequestGate(o: RequestGateOptions): RequestGate {
+  const refuse = (
+    res: ServerResponse,
+    shape: 'graphql' | 'rest',
+    status: number,
+    code: string,
+    message: string,
+    headers: Record<string, string>,
+  ) =>
+    o.send(
+      res,
+      status,
+      shape === 'graphql' ? { errors: [{ message, extensions: { code } }] } : { error: message, code },
+      headers,
+    );
+
+  return {
+    async admit(req, res, shape) {
+      const result = await o.auth.authenticate(bearerCredential(req.headers.authorization));
+      if (!result.ok) {
+        refuse(res, shape, 401, 'UNAUTHENTICATED', `Not signed in: ${result.reason}.`, { 'WWW-Authenticate': 'Bearer' });
+        return null;
+      }
+      const p = result.principal;
+      // With AUTH_MODE=off everyone is the same anonymous user: count per address instead.
+      const key = p.credentialKey === 'anonymous' ? `ip:${req.socket.remoteAddress ?? '?'}` : p.credentialKey;
+      const taken = await o.rateLimit.take(key);
+      if (!taken.allowed) {
+        const seconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
+        refuse(
+          res,
+          shape,
+          429,
+          'RATE_LIMITED',
+          `Too many requests: at most ${o.perSecond} a second (bursts of ${o.burst}) per credential ` +
+            `(RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST); retry after ${seconds} s.`,
+          { 'Retry-After': String(seconds) },
+        );
+        return null;
+      }
+      return p;
+    },
+  };
+}
