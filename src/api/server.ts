@@ -13,6 +13,7 @@ import { withTimeout } from '../lib/timeout.js';
 import type { Queues } from '../queues/queues.js';
 import type { RetryingJobs } from '../queues/retrying.js';
 import { createGraphiqlHandler } from './graphiql.js';
+import { applyBrowserRules, serverTimeouts, verifyUpgradeOrigin, type BrowserRules, type HttpTimeouts } from './http-guards.js';
 import type { LiveHub } from './live-hub.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
@@ -42,6 +43,8 @@ export interface ApiServerOptions {
   port: number;
   host: string;
   logger: Logger;
+  /** Browser rules and HTTP timeouts (contract §5), see ./http-guards.ts. */
+  http: BrowserRules & HttpTimeouts;
 }
 
 export interface ApiServer {
@@ -80,6 +83,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     graphqlEndpoint: GRAPHQL_PATH,
     graphiql: false,
     landingPage: false,
+    // CORS is answered before yoga, for every route alike (./http-guards.ts).
+    cors: false,
     // Over graphql-ws the initial context carries the socket (see onSubscribe below); a client
     // too slow for its subscriptions loses the connection, not the server its memory.
     context: ({ socket, principal }) => ({
@@ -121,7 +126,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     logger,
   });
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(serverTimeouts(o.http), (req, res) => {
     route(req, res).catch((err: Error) => {
       logger.error(`[api] ${req.method} ${req.url} failed: ${err.stack ?? err.message}`);
       if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
@@ -130,6 +135,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Browser rules first (CORS, CSRF, nosniff/no-store): every later answer, refusals included, carries their headers.
+    if (!applyBrowserRules(req, res, o.http, GRAPHQL_PATH)) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === GRAPHQL_PATH || url.pathname.startsWith(`${GRAPHQL_PATH}/`)) {
       if (await graphiql(req, res)) return;
@@ -162,7 +169,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     sendJson(res, 404, { error: `nothing at ${url.pathname}; GraphQL is at ${GRAPHQL_PATH}` });
   }
 
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, verifyClient: verifyUpgradeOrigin(o.http) });
   const wsServer = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       // Contract §5: the credential comes in connection_init; without a good one graphql-ws

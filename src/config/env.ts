@@ -3,6 +3,40 @@ import { LOG_LEVELS } from '../lib/logger.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/**
+ * `CORS_ORIGINS`: exact origins, comma-separated, each as a browser sends it in `Origin`
+ * (`https://app.example.com`, `http://localhost:5173`). No `*`, no path, no trailing slash.
+ */
+const originList = z
+  .string()
+  .default('')
+  .transform((value, ctx) => {
+    const origins = value
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== '');
+    for (const o of origins) {
+      let canonical: string | undefined;
+      try {
+        const url = new URL(o);
+        if (url.protocol === 'http:' || url.protocol === 'https:') canonical = url.origin;
+      } catch {
+        canonical = undefined;
+      }
+      if (canonical !== o) {
+        ctx.addIssue({
+          code: 'custom',
+          input: o,
+          message:
+            o === '*'
+              ? '"*" is not accepted: list each origin allowed to call the API'
+              : `"${o}" is not an exact origin such as https://app.example.com (http or https, host and port, no path or trailing slash${canonical ? `; did you mean ${canonical}?` : ''})`,
+        });
+      }
+    }
+    return origins;
+  });
+
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -49,6 +83,10 @@ const envSchema = z
     WS_MAX_PER_USER: positiveInt(20),
     RATE_LIMIT_PER_SECOND: positiveInt(20),
     RATE_LIMIT_BURST: positiveInt(100),
+    // Browsers (contract §5): who may call cross-origin, and how long a request may take to arrive.
+    CORS_ORIGINS: originList,
+    HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
+    HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
   })
   .superRefine((e, ctx) => {
     if (e.AUTH_JWT_SECRET && e.AUTH_JWKS_URL) {
@@ -61,6 +99,13 @@ const envSchema = z
         code: 'custom',
         path: ['QUEUE_PREFIX'],
         message: `must contain a Redis Cluster hash tag such as {patternwire} when REDIS_CLUSTER_NODES is set, got "${e.QUEUE_PREFIX}"`,
+      });
+    }
+    if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HTTP_HEADERS_TIMEOUT_MS'],
+        message: `must not exceed HTTP_REQUEST_TIMEOUT_MS (${e.HTTP_REQUEST_TIMEOUT_MS}), got ${e.HTTP_HEADERS_TIMEOUT_MS}`,
       });
     }
   });
@@ -108,6 +153,8 @@ export interface Config {
   streams: { enabled: boolean; group: string; claimIdleMs: number; maxQueuedJobs: number };
   /** How long, and how many, rejected messages are kept (contract §1); the count keeps counting. */
   rejects: { retentionDays: number; maxRows: number };
+  /** Browsers and slow clients (contract §5): CORS allow-list and Node's HTTP timeouts. */
+  http: { corsOrigins: string[]; headersTimeoutMs: number; requestTimeoutMs: number };
 }
 
 export interface Channels {
@@ -186,5 +233,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueuedJobs: e.INGEST_STREAM_MAX_QUEUED_JOBS,
     },
     rejects: { retentionDays: e.REJECT_RETENTION_DAYS, maxRows: e.REJECT_MAX_ROWS },
+    http: {
+      corsOrigins: e.CORS_ORIGINS,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    },
   };
 }

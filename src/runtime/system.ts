@@ -131,6 +131,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       port: config.port,
       host: config.host,
       logger,
+      http: config.http,
     });
     const server = api;
     lifecycle.defer('api (sockets closed with 1001)', () => server.close());
