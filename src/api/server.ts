@@ -17,6 +17,8 @@ import type { LiveHub } from './live-hub.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
 import { handleRestRequest } from './rest.js';
+import { quietOversizedMessages, subscriptionLimitErrors, useLimits, webSocketLimits } from './limits.js';
+import { DEFAULT_LIMITS, type Limits } from '../config/env.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
 import { useUserInputErrors } from './user-input-errors.js';
 
@@ -32,6 +34,8 @@ export interface ApiServerOptions {
   port: number;
   host: string;
   logger: Logger;
+  /** Contract §5's limits (src/api/limits.ts); the defaults when not given. */
+  limits?: Limits;
 }
 
 export interface ApiServer {
@@ -63,6 +67,7 @@ function isClientError(error: unknown): error is Error {
 
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
+  const limits = o.limits ?? DEFAULT_LIMITS;
   const shared = { db: o.database.db, queues: o.queues, hub: o.hub, retrying: o.retrying, retryAlertMs: o.retryAlertMs };
 
   const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket }, ApiContext>({
@@ -81,7 +86,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       },
     }),
     logging: false,
-    plugins: [useUserInputErrors(), useSharedSubscriptionExecution()],
+    plugins: [useUserInputErrors(), useSharedSubscriptionExecution(), useLimits(limits)],
+    maxRequestBodySize: limits.bodyBytes,
     maskedErrors: {
       maskError(error, message, isDev) {
         if (isClientError(error)) return error;
@@ -136,12 +142,14 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     sendJson(res, 404, { error: `nothing at ${url.pathname}; GraphQL is at ${GRAPHQL_PATH}` });
   }
 
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, ...webSocketLimits(limits) });
   const wsServer = useServer<Record<string, unknown>, { req?: IncomingMessage }>(
     {
       execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
+        const overLimit = subscriptionLimitErrors(ctx.subscriptions, limits);
+        if (overLimit) return overLimit;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -168,6 +176,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     },
     wss,
   );
+  quietOversizedMessages(wss, logger, limits);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -3,6 +3,36 @@ import { LOG_LEVELS } from '../lib/logger.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+// ---- Limits (contract §5): past one, the client gets an error naming it and its variable. ----
+/** Each limit's environment variable, named in the errors the client gets past it. */
+export const LIMIT_VARIABLES = {
+  aliases: 'GRAPHQL_MAX_ALIASES',
+  depth: 'GRAPHQL_MAX_DEPTH',
+  directives: 'GRAPHQL_MAX_DIRECTIVES',
+  tokens: 'GRAPHQL_MAX_TOKENS',
+  cost: 'GRAPHQL_MAX_COST',
+  bodyBytes: 'HTTP_MAX_BODY_BYTES',
+  wsMessageBytes: 'WS_MAX_MESSAGE_BYTES',
+  subscriptionsPerSocket: 'WS_MAX_SUBSCRIPTIONS',
+  replay: 'REPLAY_MAX_DETECTIONS',
+} as const;
+export type Limits = Record<keyof typeof LIMIT_VARIABLES, number>;
+export const DEFAULT_LIMITS: Limits = {
+  aliases: 15,
+  depth: 10,
+  directives: 50,
+  tokens: 2_000,
+  cost: 5_000,
+  bodyBytes: 1_048_576,
+  wsMessageBytes: 65_536,
+  subscriptionsPerSocket: 100,
+  replay: 10_000,
+};
+const limitSchema = Object.fromEntries(
+  Object.entries(LIMIT_VARIABLES).map(([key, variable]) => [variable, positiveInt(DEFAULT_LIMITS[key as keyof Limits])]),
+) as Record<(typeof LIMIT_VARIABLES)[keyof Limits], ReturnType<typeof positiveInt>>;
+// ---- end of limits ----
+
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -39,6 +69,7 @@ const envSchema = z
     REJECT_RETENTION_DAYS: z.coerce.number().positive().default(7),
     REJECT_MAX_ROWS: positiveInt(100_000),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    ...limitSchema,
   })
   .superRefine((e, ctx) => {
     // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot,
@@ -87,6 +118,8 @@ export interface Config {
   streams: { enabled: boolean; group: string; claimIdleMs: number; maxQueuedJobs: number };
   /** How long, and how many, rejected messages are kept (contract §1); the count keeps counting. */
   rejects: { retentionDays: number; maxRows: number };
+  /** Contract §5's per-operation, per-request and per-socket limits (`LIMIT_VARIABLES`). */
+  limits: Limits;
 }
 
 export interface Channels {
@@ -153,5 +186,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueuedJobs: e.INGEST_STREAM_MAX_QUEUED_JOBS,
     },
     rejects: { retentionDays: e.REJECT_RETENTION_DAYS, maxRows: e.REJECT_MAX_ROWS },
+    limits: Object.fromEntries(Object.entries(LIMIT_VARIABLES).map(([key, variable]) => [key, e[variable]])) as Limits,
   };
 }

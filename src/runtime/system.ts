@@ -118,6 +118,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       redis: producer,
       port: config.port,
       host: config.host,
+      limits: config.limits,
       logger,
     });
     const server = api;
