@@ -1,6 +1,12 @@
 import type { DrizzleDb } from '../db/client.js';
 import { findBacktestJob } from '../db/backtests.js';
-import { findDetectionById, findDetectionsAfter, findDetectionsPage, listPatternDefinitions } from '../db/detection-queries.js';
+import {
+  countDetectionsAfter,
+  findDetectionById,
+  findDetectionsAfter,
+  findDetectionsPage,
+  listPatternDefinitions,
+} from '../db/detection-queries.js';
 import { latestPublisherHealth } from '../db/publisher-health.js';
 import { listRejections } from '../db/rejections.js';
 import type { Tier } from '../schema/events.js';
@@ -10,6 +16,7 @@ import type { Detection, PublisherHealth } from '../schema/topics.js';
 import type { Principal } from '../auth/authenticator.js';
 import type { Queues } from '../queues/queues.js';
 import type { RetryingJobs } from '../queues/retrying.js';
+import { DEFAULT_LIMITS, LIMIT_VARIABLES } from '../config/env.js';
 import { badUserInput } from './errors.js';
 import { identityResolvers, requireAdmin } from './identity.js';
 import type { EventStream, SlowConsumerError } from './event-stream.js';
@@ -27,6 +34,8 @@ export interface ApiContext {
   retryAlertMs: number;
   /** Ends the client's connection when it cannot keep up (a WebSocket is closed with 1013). */
   onSlowConsumer: (error: SlowConsumerError) => void;
+  /** Most detections `patternAlert(after:)` replays (REPLAY_MAX_DETECTIONS; set by `useLimits`). */
+  replayLimit?: number;
 }
 
 const MAX_PAGE = 500;
@@ -183,6 +192,24 @@ async function* replayThenLive(
   }
 }
 
+/**
+ * Contract §5: a replay longer than the limit is refused before anything is opened; the
+ * client pages through history with `patterns` and subscribes from where that ended. Counted
+ * up to one past the limit, so the check reads at most limit + 1 index entries.
+ */
+async function checkReplayLength(ctx: ApiContext, filter: PatternFilter | null, after: number): Promise<void> {
+  const limit = ctx.replayLimit ?? DEFAULT_LIMITS.replay;
+  const count = await countDetectionsAfter(ctx.db, filter, after, limit + 1);
+  if (count > limit) {
+    throw badUserInput(
+      `patternAlert(after: "${after}") would replay more than ${limit} detections, the replay limit ` +
+        `(${LIMIT_VARIABLES.replay}); page through them with the patterns query first (newest first, ` +
+        `down to id ${after}), then subscribe with after set to the newest id it returned`,
+      { argument: 'after', limit: 'replay', max: limit, setting: LIMIT_VARIABLES.replay },
+    );
+  }
+}
+
 function systemHealthStream(ctx: ApiContext) {
   const live = ctx.hub.stream('systemHealth', () => true, ctx.onSlowConsumer);
   return endingLiveOnReturn(live, currentThenLiveHealth(ctx, live));
@@ -233,9 +260,10 @@ export const resolvers = {
   ApiToken: identityResolvers.ApiToken,
   Subscription: {
     patternAlert: {
-      subscribe: (_: unknown, args: { filter?: PatternFilter | null; after?: string | null }, ctx: ApiContext) => {
+      subscribe: async (_: unknown, args: { filter?: PatternFilter | null; after?: string | null }, ctx: ApiContext) => {
         const filter = validFilter(args.filter);
         const after = args.after != null ? validId(args.after, 'after') : null;
+        if (after !== null) await checkReplayLength(ctx, filter, after);
         return patternAlerts(ctx, filter, after);
       },
       resolve: (payload: Detection) => payload,

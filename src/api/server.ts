@@ -18,6 +18,8 @@ import type { LiveHub } from './live-hub.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
 import { handleRestRequest } from './rest.js';
+import { quietOversizedMessages, subscriptionLimitErrors, useLimits, webSocketLimits } from './limits.js';
+import { DEFAULT_LIMITS, type Limits } from '../config/env.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
 import { useUserInputErrors } from './user-input-errors.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
@@ -45,6 +47,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Browser rules and HTTP timeouts (contract §5), see ./http-guards.ts. */
   http: BrowserRules & HttpTimeouts;
+  /** Contract §5's limits (src/api/limits.ts); the defaults when not given. */
+  limits?: Limits;
 }
 
 export interface ApiServer {
@@ -61,7 +65,14 @@ export const GRAPHQL_PATH = '/graphql';
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
 
 /** Contract §2: the codes of errors the client caused, shown as they are; anything else is masked. */
-const CLIENT_ERROR_CODES = new Set(['BAD_USER_INPUT', 'NOT_FOUND', 'UNAUTHENTICATED', 'FORBIDDEN']);
+const CLIENT_ERROR_CODES = new Set([
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'LIMIT_EXCEEDED',
+  'RATE_LIMITED',
+]);
 
 /**
  * Decided by the code the error carries, not by class: the contract's list is what passes
@@ -76,6 +87,7 @@ function isClientError(error: unknown): error is Error {
 
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
+  const limits = o.limits ?? DEFAULT_LIMITS;
   const shared = { db: o.database.db, queues: o.queues, hub: o.hub, retrying: o.retrying, retryAlertMs: o.retryAlertMs };
 
   const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket; principal: Principal }, ApiContext>({
@@ -97,7 +109,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       },
     }),
     logging: false,
-    plugins: [useUserInputErrors(), useSharedSubscriptionExecution()],
+    plugins: [useUserInputErrors(), useSharedSubscriptionExecution(), useLimits(limits)],
+    maxRequestBodySize: limits.bodyBytes,
     maskedErrors: {
       maskError(error, message, isDev) {
         if (isClientError(error)) return error;
@@ -169,7 +182,12 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     sendJson(res, 404, { error: `nothing at ${url.pathname}; GraphQL is at ${GRAPHQL_PATH}` });
   }
 
-  const wss = new WebSocketServer({ server, path: GRAPHQL_PATH, verifyClient: verifyUpgradeOrigin(o.http) });
+  const wss = new WebSocketServer({
+    server,
+    path: GRAPHQL_PATH,
+    verifyClient: verifyUpgradeOrigin(o.http),
+    ...webSocketLimits(limits),
+  });
   const wsServer = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       // Contract §5: the credential comes in connection_init; without a good one graphql-ws
@@ -190,6 +208,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, _id, payload) => {
+        const overLimit = subscriptionLimitErrors(ctx.subscriptions, limits);
+        if (overLimit) return overLimit;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -217,6 +237,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     },
     wss,
   );
+  quietOversizedMessages(wss, logger, limits);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -36,6 +36,35 @@ const originList = z
     }
     return origins;
   });
+// ---- Limits (contract §5): past one, the client gets an error naming it and its variable. ----
+/** Each limit's environment variable, named in the errors the client gets past it. */
+export const LIMIT_VARIABLES = {
+  aliases: 'GRAPHQL_MAX_ALIASES',
+  depth: 'GRAPHQL_MAX_DEPTH',
+  directives: 'GRAPHQL_MAX_DIRECTIVES',
+  tokens: 'GRAPHQL_MAX_TOKENS',
+  cost: 'GRAPHQL_MAX_COST',
+  bodyBytes: 'HTTP_MAX_BODY_BYTES',
+  wsMessageBytes: 'WS_MAX_MESSAGE_BYTES',
+  subscriptionsPerSocket: 'WS_MAX_SUBSCRIPTIONS',
+  replay: 'REPLAY_MAX_DETECTIONS',
+} as const;
+export type Limits = Record<keyof typeof LIMIT_VARIABLES, number>;
+export const DEFAULT_LIMITS: Limits = {
+  aliases: 15,
+  depth: 10,
+  directives: 50,
+  tokens: 2_000,
+  cost: 5_000,
+  bodyBytes: 1_048_576,
+  wsMessageBytes: 65_536,
+  subscriptionsPerSocket: 100,
+  replay: 10_000,
+};
+const limitSchema = Object.fromEntries(
+  Object.entries(LIMIT_VARIABLES).map(([key, variable]) => [variable, positiveInt(DEFAULT_LIMITS[key as keyof Limits])]),
+) as Record<(typeof LIMIT_VARIABLES)[keyof Limits], ReturnType<typeof positiveInt>>;
+// ---- end of limits ----
 
 const envSchema = z
   .object({
@@ -87,6 +116,7 @@ const envSchema = z
     CORS_ORIGINS: originList,
     HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
     HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+    ...limitSchema,
   })
   .superRefine((e, ctx) => {
     if (e.AUTH_JWT_SECRET && e.AUTH_JWKS_URL) {
@@ -155,6 +185,8 @@ export interface Config {
   rejects: { retentionDays: number; maxRows: number };
   /** Browsers and slow clients (contract §5): CORS allow-list and Node's HTTP timeouts. */
   http: { corsOrigins: string[]; headersTimeoutMs: number; requestTimeoutMs: number };
+  /** Contract §5's per-operation, per-request and per-socket limits (`LIMIT_VARIABLES`). */
+  limits: Limits;
 }
 
 export interface Channels {
@@ -238,5 +270,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     },
+    limits: Object.fromEntries(Object.entries(LIMIT_VARIABLES).map(([key, variable]) => [key, e[variable]])) as Limits,
   };
 }

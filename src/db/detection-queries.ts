@@ -66,6 +66,27 @@ export async function findDetectionsAfter(
     .limit(limit);
 }
 
+/**
+ * How many detections with id > `after` match the filter, counting no further than `cap`:
+ * a replay's length, checked before it starts, at the cost of reading at most `cap` index
+ * entries (`SELECT count(*) FROM (SELECT 1 … LIMIT cap)`).
+ */
+export async function countDetectionsAfter(
+  db: DrizzleDb,
+  filter: PatternFilter | null | undefined,
+  after: number,
+  cap: number,
+): Promise<number> {
+  const matching = db
+    .select({ one: sql`1`.as('one') })
+    .from(patternDetections)
+    .where(and(gt(patternDetections.id, after), ...filterConditions(filter)))
+    .limit(cap)
+    .as('matching');
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(matching);
+  return row?.n ?? 0;
+}
+
 export async function findDetectionById(db: DrizzleDb, id: number): Promise<DetectionRow | null> {
   const [row] = await db.select().from(patternDetections).where(eq(patternDetections.id, id));
   return row ?? null;

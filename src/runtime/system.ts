@@ -130,6 +130,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       sockets: { maxPerUser: config.auth.maxSocketsPerUser, recheckMs: config.auth.recheckMs },
       port: config.port,
       host: config.host,
+      limits: config.limits,
       logger,
       http: config.http,
     });
