@@ -3,6 +3,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import type { Config } from './config/env.js';
+import { demoCredential } from './runtime/demo-credential.js';
 
 const WAIT_MS = 2_000;
 
@@ -25,8 +26,15 @@ export async function runDemo(config: Config, args: string[]): Promise<number> {
   const jobId = `demo-${run}`;
   const source = `demo-${run}`;
   const expected = new Map<string, Expectation>();
+  const credential = await demoCredential(config);
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
-  const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+  const client = createClient({
+    url: wsUrl,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: false,
+    connectionParams: credential.token ? { authorization: `Bearer ${credential.token}` } : {},
+  });
 
   const arrived = (key: string, detail: string) => {
     const e = expected.get(key);
@@ -36,11 +44,17 @@ export async function runDemo(config: Config, args: string[]): Promise<number> {
   };
 
   try {
-    console.log(`Patternwire demo ${run}: subscribing at ${wsUrl}`);
+    console.log(`Patternwire demo ${run}: subscribing at ${wsUrl} (credential: ${credential.source})`);
     await new Promise<void>((resolve, reject) => {
       client.on('connected', () => resolve());
       client.on('closed', (e) =>
-        reject(new Error(`could not connect to ${wsUrl} (close code ${(e as { code?: number }).code ?? '?'})`)),
+        reject(
+          new Error(
+            (e as { code?: number }).code === 4403
+              ? `${wsUrl} refused the credential (4403): set PATTERNWIRE_TOKEN, or run against the npm start of this DATA_DIR`
+              : `could not connect to ${wsUrl} (close code ${(e as { code?: number }).code ?? '?'})`,
+          ),
+        ),
       );
     });
     let healthReady!: () => void;
@@ -117,6 +131,7 @@ export async function runDemo(config: Config, args: string[]): Promise<number> {
   } finally {
     await client.dispose();
     redis.disconnect();
+    await credential.release();
   }
 }
 

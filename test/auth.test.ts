@@ -5,6 +5,7 @@ import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { createAlertClient } from '../src/client/alert-client.js';
 import { codeOf, createTestUser, gqlAs, type TestUser } from './utils/auth.js';
 import { createDisposers, createTestEnv, type TestEnv } from './utils/env.js';
 import { childEnv, spawnPatternwire } from './utils/processes.js';
@@ -283,6 +284,31 @@ describe('one API process, authentication required', () => {
       what: 'room for a socket',
     });
     for (const s of [...mine, bobs]) await s.client.dispose();
+  });
+
+  it('the client helper signs in with a credential, and stops (no retry loop) when it is refused', async () => {
+    const states: string[] = [];
+    const ok = createAlertClient({
+      url: system.wsUrl,
+      webSocketImpl: WebSocket,
+      credential: () => alice.token,
+      onAlert: () => undefined,
+      onStateChange: (s) => states.push(s),
+    });
+    disposers.add(() => ok.close());
+    await waitFor(() => ok.state() === 'live', { timeoutMs: 10_000, what: 'the signed-in client to be live' });
+    const errors: unknown[] = [];
+    const refused = createAlertClient({
+      url: system.wsUrl,
+      webSocketImpl: WebSocket,
+      credential: 'pw_wrong',
+      onAlert: () => undefined,
+      onError: (e) => errors.push(e),
+    });
+    disposers.add(() => refused.close());
+    await waitFor(() => refused.state() === 'closed', { timeoutMs: 10_000, what: 'the refused client to stop' });
+    expect(errors).toEqual([expect.objectContaining({ code: 4403 })]);
+    await ok.close();
   });
 
   it('logs hold no credential', () => {

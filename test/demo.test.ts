@@ -7,8 +7,9 @@ const disposers = createDisposers();
 afterAll(() => disposers.run());
 
 describe('npm run demo (patternwire demo)', () => {
-  it('sees all eight messages arrive on graphql-ws and exits 0', async () => {
-    const t = await createTestEnv(disposers, 'demo');
+  it('makes its own token, sees all eight messages arrive on graphql-ws and exits 0', async () => {
+    // Authentication on, as deployed: the demo signs in with a token it makes for the run.
+    const t = await createTestEnv(disposers, 'demo', { AUTH_MODE: 'required' });
     const system = await startTestSystem(disposers, t.config);
     const demo = spawnPatternwire(disposers, 'demo', childEnv(t.env, { DEMO_API_URL: system.wsUrl }));
     const exit = await demo.exit();
@@ -22,6 +23,7 @@ describe('npm run demo (patternwire demo)', () => {
     expect(out).toMatch(/✓ ComboPattern TSLA combo 0\.92\s+id \d+ COMBO CRITICAL/);
     expect(out.match(/✓ backtest .* (processing|completed)/g)).toHaveLength(4);
     expect(out).toContain('All 8 arrived.');
+    expect(out).toContain('credential: a token of user demo, made for this run');
   });
 
   it('exits non-zero, naming what did not arrive, when nothing processes the messages', async () => {

@@ -1,5 +1,6 @@
 import { serverAudits, type AuditResult } from 'graphql-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestUser } from './utils/auth.js';
 import { createDisposers, createTestEnv } from './utils/env.js';
 import { startTestSystem, type TestSystem } from './utils/system.js';
 
@@ -10,10 +11,13 @@ import { startTestSystem, type TestSystem } from './utils/system.js';
  */
 const disposers = createDisposers();
 let system: TestSystem | undefined;
+let token: string | undefined;
 
 beforeAll(async () => {
-  const t = await createTestEnv(disposers, 'gqlaudit');
+  // With authentication on, as deployed: every audit request carries a token.
+  const t = await createTestEnv(disposers, 'gqlaudit', { AUTH_MODE: 'required' });
   system = await startTestSystem(disposers, t.config, { api: true, migrate: true });
+  token = (await createTestUser(t.config.databaseUrl!, 'auditor', 'READER')).token;
 });
 
 const notPassed: { name: string; status: string; reason: string }[] = [];
@@ -32,7 +36,11 @@ const audits = serverAudits({
     if (!system) throw new Error('system not started');
     return `${system.httpUrl}/graphql`;
   },
-  fetchFn: fetch,
+  fetchFn: (input: RequestInfo | URL, init?: RequestInit) => {
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    return fetch(input, { ...init, headers });
+  },
 });
 
 async function run(audit: (typeof audits)[number]): Promise<AuditResult> {

@@ -5,6 +5,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
+import { connectionParams } from './credential.js';
 import { Samples, sleep, wallNow } from './util.js';
 
 export const SUBSCRIPTION = /* GraphQL */ `
@@ -142,6 +143,7 @@ export async function openSubscribers(
       webSocketImpl: WebSocket,
       lazy: false,
       retryAttempts: 0,
+      connectionParams,
       // Closes are counted below; the default would print each one.
       onNonLazyError: () => undefined,
       on: {

@@ -10,7 +10,9 @@ import { QUEUE_NAMES } from '../../src/queues/queues.js';
 import type { Cleanup } from './cleanup.js';
 import type { BenchEnv } from './env.js';
 import { spawnNode, waitReady, type Child } from './processes.js';
+import { createTestUser } from '../../test/utils/auth.js';
 import { freePort } from '../../test/utils/resources.js';
+import { setBenchToken } from './credential.js';
 import { sleep } from './util.js';
 
 /** Patternwire's default consumer group (INGEST_STREAM_GROUP). */
@@ -104,6 +106,7 @@ export async function startPatternwire(
   const migrated = await migrate.exited;
   if (migrated.code !== 0)
     throw new Error(`patternwire migrate failed (${migrated.code ?? migrated.signal}):\n${migrate.output()}`);
+  setBenchToken((await createTestUser(env.databaseUrl, 'bench', 'READER')).token);
 
   const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: 3 });
   cleanup.add('bench redis connection', () => redis.disconnect());

@@ -4,6 +4,7 @@
  * timed from request to fully read body on the client.
  */
 import { makeSymbols, PATTERNS } from '../lib/load.js';
+import { authHeaders } from '../lib/credential.js';
 import { distribution, round, sleep } from '../lib/util.js';
 import { aggregateRuns, atMost, rowsFor, zero } from './aggregate.js';
 import type { BenchContext, MetricDef, ScenarioReport } from './types.js';
@@ -131,7 +132,7 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
   const post = (query: string, variables: Record<string, unknown>) => () =>
     fetch(`${http}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...authHeaders() },
       body: JSON.stringify({ query, variables }),
     });
   const nodes = (field: string) => (b: unknown) =>
@@ -169,7 +170,7 @@ export async function history(ctx: BenchContext, o: HistoryOptions): Promise<Sce
       unit: 'ms',
       next: () =>
         timed(
-          () => fetch(`${http}/api/patterns/daily?symbols=${nextSymbol()}`),
+          () => fetch(`${http}/api/patterns/daily?symbols=${nextSymbol()}`, { headers: authHeaders() }),
           (b) => (b as { patterns: unknown[] }).patterns.length,
         ),
     },

@@ -4,6 +4,7 @@
  * subscription, VmRSS after once the API counts them all.
  */
 import { openSubscribers } from '../lib/load.js';
+import { authHeaders } from '../lib/credential.js';
 import { residentMb } from '../lib/processes.js';
 import { round, sleep, waitUntil } from '../lib/util.js';
 import { aggregateRuns, atMost, rowsFor } from './aggregate.js';
@@ -17,7 +18,7 @@ export interface MemoryOptions {
 async function subscriberCount(httpUrl: string): Promise<number> {
   const res = await fetch(`${httpUrl}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...authHeaders() },
     body: JSON.stringify({ query: '{ systemHealth { pipeline { subscribers } } }' }),
   });
   const body = (await res.json()) as { data?: { systemHealth: { pipeline: { subscribers: number } } } };

@@ -21,6 +21,11 @@ export type AlertClientState = 'connecting' | 'live' | 'reconnecting' | 'closed'
 export interface AlertClientOptions {
   /** ws:// or wss:// URL of `/graphql`. */
   url: string;
+  /**
+   * The API token or JWT (contract §5), sent as `connectionParams.authorization`. A function is
+   * asked again on every reconnect, so a host application can hand over a renewed JWT.
+   */
+  credential?: string | (() => string | Promise<string>);
   filter?: PatternFilterInput;
   /**
    * Start after this id (replaying what is stored after it). Null or absent means "from now":
@@ -88,6 +93,10 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
       // default for a non-lazy client would also console.error every failed attempt.
       onNonLazyError: () => undefined,
       on: { connected: () => setState('live') },
+      connectionParams: async () => {
+        const credential = typeof o.credential === 'function' ? await o.credential() : o.credential;
+        return credential ? { authorization: `Bearer ${credential}` } : {};
+      },
     });
     client = current;
     let finished = false;
@@ -117,9 +126,9 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
             if (lastId === null || BigInt(alert.id) > BigInt(lastId)) lastId = alert.id;
             o.onAlert(alert);
           },
-          // GraphQL errors (an invalid selection) cannot be cured by retrying; anything else is
-          // the socket closing or failing: resume from the last id.
-          error: (err) => (Array.isArray(err) ? finish(false, err) : finish(true)),
+          // GraphQL errors (an invalid selection) and a refused credential (4403) cannot be cured
+          // by retrying; anything else is the socket closing or failing: resume from the last id.
+          error: (err) => (Array.isArray(err) || isForbidden(err) ? finish(false, err) : finish(true)),
           // The server ended the subscription (e.g. shutting down): resume too.
           complete: () => finish(true),
         },
@@ -138,7 +147,7 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
         next: (result) => {
           head = result.data?.patterns.nodes[0]?.id ?? '0';
         },
-        error: (err) => (Array.isArray(err) ? finish(false, err) : finish(true)),
+        error: (err) => (Array.isArray(err) || isForbidden(err) ? finish(false, err) : finish(true)),
         complete: () => {
           if (finished) return;
           if (head === null) return finish(true);
@@ -163,4 +172,11 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
       await c?.dispose();
     },
   };
+}
+
+/** graphql-ws's Forbidden close: no, a bad, a revoked or an expired credential. */
+export const FORBIDDEN_CLOSE_CODE = 4403;
+
+function isForbidden(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === FORBIDDEN_CLOSE_CODE;
 }
