@@ -107,7 +107,22 @@ export const listCostEstimator: import('graphql-query-complexity').ComplexityEst
   return undefined;
 };
 
-const estimators = [listCostEstimator, complexity.simpleEstimator({ defaultComplexity: 0 })];
+/**
+ * Scalars that can each hold up to 64 KiB (a rejected message's raw bytes; a detection's
+ * metadata, the unmapped rest of a ≤ 64 KiB message) cost more than the nothing other scalars
+ * cost: ten aliases of `rejectedEvents(first: 500) { payload }` answered 169 MB before.
+ * `payload` costs one per KiB it may hold; `metadata` 4, so a full page of 500 detections with
+ * their metadata (2,000) still fits the default limit twice.
+ */
+const HEAVY_FIELDS: Record<string, Record<string, number>> = {
+  RejectedEvent: { payload: 64 },
+  PatternDetection: { metadata: 4 },
+};
+
+export const heavyFieldEstimator: import('graphql-query-complexity').ComplexityEstimator = ({ type, field }) =>
+  HEAVY_FIELDS[type.name]?.[field.name];
+
+const estimators = [heavyFieldEstimator, listCostEstimator, complexity.simpleEstimator({ defaultComplexity: 0 })];
 
 interface RequestParams {
   operationName?: string | null;
