@@ -169,6 +169,22 @@ describe('per operation (GraphQL Armor): aliases 15, depth 10, directives 50, to
     expect(error.message).toBe('The operation has too many tokens (limit 2000, GRAPHQL_MAX_TOKENS)');
   });
 
+  it('answers a refusal with 400 whatever the client accepts (a legacy application/json client too)', async () => {
+    const query = `{ ${Array.from({ length: 16 }, (_, i) => `a${i}: patternDefinitions { name }`).join(' ')} }`;
+    for (const accept of ['application/json', 'application/graphql-response+json', null]) {
+      const res = await fetch(`${system.httpUrl}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}) },
+        body: JSON.stringify({ query }),
+      });
+      expect(res.status, String(accept)).toBe(400);
+      const body = (await res.json()) as { errors: { extensions: { code: string } }[]; extensions?: unknown };
+      expect(body.errors[0]!.extensions.code).toBe('LIMIT_EXCEEDED');
+      // The status travels out of band: nothing of it is left in the body.
+      expect(body.extensions).toBeUndefined();
+    }
+  });
+
   it('hides "Did you mean" field suggestions', async () => {
     const r = await run('{ patternz { id } }');
     expect(r.status).toBe(400);

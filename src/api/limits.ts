@@ -215,9 +215,30 @@ export function useLimits(limits: Limits): Plugin<{ replayLimit?: number }> {
       addPlugin(useArmor(limits));
       addPlugin(useCostLimit(limits.cost));
       addPlugin(useBodyLimitMessage(limits.bodyBytes));
+      addPlugin(useLimitStatus());
     },
     onContextBuilding({ extendContext }) {
       extendContext({ replayLimit: limits.replay });
+    },
+  };
+}
+
+/**
+ * Contract §5: a limit refusal is HTTP 400 whatever the client accepts. yoga marks validation
+ * errors as the GraphQL-over-HTTP spec's, which answers a legacy `Accept: application/json`
+ * client 200; a status on the result itself takes precedence, and yoga strips it from the body.
+ */
+function useLimitStatus(): Plugin {
+  return {
+    onResultProcess(payload) {
+      const { result } = payload;
+      if (Array.isArray(result) || !('errors' in result) || !result.errors) return;
+      let status = 0;
+      for (const e of result.errors) {
+        const ext = e.extensions as { code?: unknown; http?: { status?: number } } | undefined;
+        if (ext?.code === LIMIT_EXCEEDED) status = Math.max(status, ext.http?.status ?? 400);
+      }
+      if (status > 0) payload.setResult({ ...result, extensions: { ...result.extensions, http: { status } } });
     },
   };
 }
