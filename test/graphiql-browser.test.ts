@@ -13,9 +13,10 @@ import { request as httpRequest } from 'node:http';
 import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createGraphiqlAssets, GRAPHIQL_CSP } from '../src/api/graphiql.js';
+import { createGraphiqlAssets, GRAPHIQL_CSP, SIGN_IN_NOTE_ID, TOKEN_STORAGE_KEY } from '../src/api/graphiql.js';
+import { createTestUser, gqlAs, type TestUser } from './utils/auth.js';
 import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils/env.js';
-import { gql } from './utils/graphql.js';
+import { eventually, gql } from './utils/graphql.js';
 import { startTestSystem, type TestSystem } from './utils/system.js';
 import { subscribersAtLeast } from './utils/burst.js';
 
@@ -51,6 +52,38 @@ function rawGet(origin: string, path: string): Promise<number> {
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Headless chromium that cannot reach any host but 127.0.0.1. */
+function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      // Belt and braces: even if the page tried another host, nothing would
+      // leave this machine (the request is still recorded and fails the test).
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+    ],
+  });
+}
+
+/** A detection for `symbol`, as a producer publishes it. */
+function detectionJson(eventId: string, symbol: string): string {
+  return JSON.stringify({
+    event_id: eventId,
+    pattern: 'BreakoutBO',
+    symbol,
+    confidence: 0.95,
+    tier: 'daily',
+    timeframe: '1d',
+    timestamp: Date.now() / 1000,
   });
 }
 
@@ -131,21 +164,7 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real A
   beforeAll(async () => {
     origin = system.httpUrl;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        // Belt and braces: even if the page tried another host, nothing would
-        // leave this machine (the request is still recorded and fails the test).
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     // Context-level, so requests from Monaco's web workers are seen too.
     context.on('request', (request) => requests.push(request.url()));
@@ -220,18 +239,7 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real A
     // pipeline health does (GraphiQL's is the only subscription here).
     await subscribersAtLeast(origin, 1);
 
-    await publisher.publish(
-      t.config.channels.patterns,
-      JSON.stringify({
-        event_id: `${t.id}-aapl`,
-        pattern: 'BreakoutBO',
-        symbol: 'AAPL',
-        confidence: 0.95,
-        tier: 'daily',
-        timeframe: '1d',
-        timestamp: Date.now() / 1000,
-      }),
-    );
+    await publisher.publish(t.config.channels.patterns, detectionJson(`${t.id}-aapl`, 'AAPL'));
 
     await expect.poll(responseText, { timeout: 15_000 }).toContain('"symbol": "AAPL"');
     const shown = await responseText();
@@ -291,4 +299,225 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real A
     expect(cspViolations[0]?.directive).toBe('script-src-elem');
     expect(await page.evaluate(() => window.name)).not.toBe('inline ran');
   }, 20_000);
+});
+
+/**
+ * Contract §5 with AUTH_MODE=required: GraphiQL opened as `npm start` prints it
+ * (`/graphql#token=…`) takes the token off the address bar, keeps it in sessionStorage and
+ * sends it as `Authorization: Bearer` over HTTP and as graphql-ws `connectionParams`; the
+ * token never appears in a URL. Without one the page still loads and shows the server's 401.
+ */
+describe.skipIf(!haveChromium)(`GraphiQL with authentication required, in headless chromium (needs ${CHROMIUM})`, () => {
+  let ta: TestEnv;
+  let authSystem: TestSystem;
+  let ada: TestUser;
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  let page: Page;
+  let origin: string;
+
+  const requests: string[] = [];
+  /** Authorization header of each GraphQL POST the page made. */
+  const graphqlAuthorizations: (string | undefined)[] = [];
+  const sockets: string[] = [];
+  const framesSent: string[] = [];
+  const framesReceived: string[] = [];
+  const consoleMessages: string[] = [];
+  const pageErrors: string[] = [];
+  const cspViolations: CspViolation[] = [];
+
+  /** The query editor's text, once GraphiQL has rendered it. */
+  async function editorShows(p: Page, query: string): Promise<void> {
+    const editor = p.locator('.graphiql-query-editor');
+    await expect.poll(async () => flatten(await editor.innerText()), { timeout: 10_000 }).toContain(query);
+  }
+
+  async function run(p: Page): Promise<void> {
+    await p.locator('.graphiql-execute-button').click();
+  }
+
+  function responseText(p: Page): () => Promise<string> {
+    return () => p.locator('.graphiql-response').innerText().then(flatten);
+  }
+
+  const withQuery = (query: string) => `${origin}/graphql?query=${encodeURIComponent(query)}`;
+
+  beforeAll(async () => {
+    ta = await createTestEnv(disposers, 'graphiql_auth', { AUTH_MODE: 'required' });
+    authSystem = await startTestSystem(disposers, ta.config);
+    origin = authSystem.httpUrl;
+    ada = await createTestUser(ta.env['DATABASE_URL']!, 'ada', 'READER');
+
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    context.on('request', (request) => {
+      requests.push(request.url());
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/graphql') {
+        graphqlAuthorizations.push(request.headers()['authorization']);
+      }
+    });
+    page = await context.newPage();
+    page.on('console', (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('websocket', (socket) => {
+      sockets.push(socket.url());
+      socket.on('framesent', (frame) => framesSent.push(String(frame.payload)));
+      socket.on('framereceived', (frame) => framesReceived.push(String(frame.payload)));
+    });
+    await page.exposeFunction('__reportCspViolation', (violation: CspViolation) => {
+      cspViolations.push(violation);
+    });
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (event) => {
+        window.__reportCspViolation?.({
+          directive: event.effectiveDirective,
+          blockedURI: event.blockedURI,
+          sample: event.sample,
+        });
+      });
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('takes the token from #token=, removes it from the address bar, keeps it in sessionStorage and queries as the user', async () => {
+    const query = '{ me { name role } }';
+    const response = await page.goto(`${withQuery(query)}#token=${ada.token}`);
+    expect(response?.status()).toBe(200);
+    await editorShows(page, query);
+
+    // Gone from the address bar and from this history entry; the query parameter stays.
+    expect(await page.evaluate(() => location.href)).toBe(withQuery(query));
+    expect(await page.evaluate(() => location.hash)).toBe('');
+    expect(await page.evaluate((key) => sessionStorage.getItem(key), TOKEN_STORAGE_KEY)).toBe(ada.token);
+    await expect.poll(() => page.locator(`#${SIGN_IN_NOTE_ID}`).count()).toBe(0);
+
+    await run(page);
+    await expect.poll(responseText(page), { timeout: 10_000 }).toContain('"me": { "name": "ada", "role": "READER" }');
+    // GraphiQL rewrites the URL on every edit from what it read when it rendered: still no token.
+    expect(await page.evaluate(() => location.href)).not.toContain('token');
+    // Every GraphQL POST (the schema's introspection and the query) carried the token.
+    expect(graphqlAuthorizations.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(graphqlAuthorizations)).toEqual(new Set([`Bearer ${ada.token}`]));
+  }, 30_000);
+
+  it('runs a live patternAlert subscription over graphql-ws with the token in connectionParams', async () => {
+    // A plain navigation in the same tab: the token comes from sessionStorage.
+    const query = 'subscription { patternAlert(filter: { symbols: ["NVDA"] }) { symbol tier priority } }';
+    await page.goto(withQuery(query));
+    await editorShows(page, query);
+    await run(page);
+
+    await expect.poll(() => sockets, { timeout: 10_000 }).toContain(`${origin.replace(/^http/, 'ws')}/graphql`);
+    await expect
+      .poll(() => framesSent.some((frame) => frame.includes('"subscribe"') && frame.includes('patternAlert')), {
+        timeout: 10_000,
+      })
+      .toBe(true);
+    const init = framesSent
+      .map((frame) => JSON.parse(frame) as Record<string, unknown>)
+      .find((m) => m['type'] === 'connection_init');
+    expect(init).toEqual({ type: 'connection_init', payload: { authorization: `Bearer ${ada.token}` } });
+    expect(framesReceived.some((frame) => frame.includes('"connection_ack"'))).toBe(true);
+
+    // Registered on the server (GraphiQL's is the only subscription of this system).
+    await eventually(
+      async () => {
+        const { body } = await gqlAs<{ systemHealth: { pipeline: { subscribers: number } } }>(
+          origin,
+          ada.token,
+          '{ systemHealth { pipeline { subscribers } } }',
+        );
+        return (body.data?.systemHealth.pipeline.subscribers ?? 0) >= 1;
+      },
+      15_000,
+      'GraphiQL subscribed',
+    );
+
+    await publisher.publish(ta.config.channels.patterns, detectionJson(`${ta.id}-nvda`, 'NVDA'));
+    await expect.poll(responseText(page), { timeout: 15_000 }).toContain('"symbol": "NVDA"');
+    expect(await responseText(page)()).toContain('"tier": "DAILY"');
+  }, 30_000);
+
+  it('is still signed in after a reload without the fragment', async () => {
+    const query = '{ me { name } }';
+    await page.goto(withQuery(query));
+    await editorShows(page, query);
+    await page.reload();
+    await editorShows(page, query);
+    expect(await page.evaluate(() => location.href)).toBe(withQuery(query));
+    await run(page);
+    await expect.poll(responseText(page), { timeout: 10_000 }).toContain('"me": { "name": "ada" }');
+  }, 30_000);
+
+  it('never put the token in a URL or localStorage, stayed on its origin, and logged no error', async () => {
+    expect(requests.length).toBeGreaterThan(0);
+    const everyUrl = [...requests, ...sockets];
+    expect(everyUrl.filter((url) => url.includes(ada.token) || url.includes(encodeURIComponent(ada.token)))).toEqual([]);
+    expect(everyUrl.filter((url) => url.includes('token='))).toEqual([]);
+    const offsite = everyUrl.filter((url) => !url.startsWith('data:') && new URL(url).host !== new URL(origin).host);
+    expect(offsite).toEqual([]);
+    // GraphiQL persists its headers editor in localStorage; the token is never put there.
+    expect(await page.evaluate(() => JSON.stringify({ ...localStorage }))).not.toContain(ada.token);
+
+    expect(consoleMessages.filter((line) => line.startsWith('error:'))).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    expect(cspViolations).toEqual([]);
+  });
+
+  it('without a token: the page loads, says how to sign in, a query shows the 401 UNAUTHENTICATED; a #token= typed in signs in', async () => {
+    // A fresh context: its own, empty sessionStorage.
+    const anonymous = await browser!.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const anonRequests: string[] = [];
+      const statuses: number[] = [];
+      anonymous.on('request', (request) => anonRequests.push(request.url()));
+      anonymous.on('response', (res) => {
+        if (new URL(res.url()).pathname === '/graphql' && res.request().method() === 'POST') statuses.push(res.status());
+      });
+      const anonPage = await anonymous.newPage();
+      const anonErrors: string[] = [];
+      anonPage.on('pageerror', (error) => anonErrors.push(error.message));
+
+      const query = '{ me { name } }';
+      const response = await anonPage.goto(withQuery(query));
+      expect(response?.status()).toBe(200);
+      await editorShows(anonPage, query);
+      expect(await anonPage.evaluate((key) => sessionStorage.getItem(key), TOKEN_STORAGE_KEY)).toBeNull();
+      const note = anonPage.locator(`#${SIGN_IN_NOTE_ID}`);
+      await expect.poll(() => note.innerText()).toContain('Not signed in');
+      expect(await note.innerText()).toContain('#token=');
+
+      await run(anonPage);
+      await expect.poll(responseText(anonPage), { timeout: 10_000 }).toContain('UNAUTHENTICATED');
+      const shown = await responseText(anonPage)();
+      expect(shown).toContain('Not signed in');
+      expect(statuses.length).toBeGreaterThan(0);
+      expect(statuses.every((status) => status === 401)).toBe(true);
+      await anonPage.screenshot({ path: '/tmp/graphiql-signed-out.png' });
+
+      // Dismissable.
+      await note.locator('button').click();
+      expect(await anonPage.locator(`#${SIGN_IN_NOTE_ID}`).count()).toBe(0);
+
+      // A #token= typed into the open page signs it in: stored, taken off, page reloaded.
+      const reloaded = anonPage.waitForEvent('load');
+      await anonPage.evaluate((token) => (location.hash = `#token=${token}`), ada.token);
+      await reloaded;
+      await editorShows(anonPage, query);
+      expect(await anonPage.evaluate(() => location.href)).toBe(withQuery(query));
+      expect(await anonPage.evaluate((key) => sessionStorage.getItem(key), TOKEN_STORAGE_KEY)).toBe(ada.token);
+      expect(await anonPage.locator(`#${SIGN_IN_NOTE_ID}`).count()).toBe(0);
+      await run(anonPage);
+      await expect.poll(responseText(anonPage), { timeout: 10_000 }).toContain('"me": { "name": "ada" }');
+
+      expect(anonErrors).toEqual([]);
+      expect(anonRequests.filter((url) => url.includes(ada.token))).toEqual([]);
+      expect(anonRequests.filter((url) => !url.startsWith('data:') && new URL(url).host !== new URL(origin).host)).toEqual([]);
+    } finally {
+      await anonymous.close();
+    }
+  }, 30_000);
 });

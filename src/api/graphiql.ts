@@ -12,6 +12,11 @@
  * Subscriptions run over graphql-ws (`graphql-transport-ws` subprotocol) on the
  * same URL as the HTTP endpoint (`subscriptionsProtocol: 'WS'`).
  *
+ * Authentication (contract §5): the page takes the credential from the URL
+ * fragment (`/graphql#token=…`, as `npm start` prints it), keeps it in
+ * sessionStorage and sends it as `Authorization: Bearer …` and as graphql-ws
+ * `connectionParams`; see INIT_SCRIPT. The page and its assets need none.
+ *
  * Mounting inside a plain `node:http` request handler, before yoga:
  *
  *   const graphiql = createGraphiqlHandler({ endpoint: '/graphql', assetsBase: '/graphql/assets' });
@@ -136,12 +141,30 @@ export function renderGraphiqlPage(options: GraphiqlPageOptions): string {
 `;
 }
 
+/** sessionStorage key under which the pages keep the credential taken from `#token=…` (contract §5). */
+export const TOKEN_STORAGE_KEY = 'patternwire.token';
+
+/** Id of the "not signed in" note the init script shows when it has no credential. */
+export const SIGN_IN_NOTE_ID = 'patternwire-sign-in';
+
 /**
  * Browser-side init script, served as `<assetsBase>/graphiql-init.js`. Runs
  * after the UMD bundle (both are `defer`, so they execute in document order).
+ *
+ * The credential (contract §5): `npm start` prints `…/graphql#token=…`. A
+ * fragment never reaches the server, so the token is read here, kept in
+ * sessionStorage (this tab only, gone when it closes) and taken off the
+ * address bar with history.replaceState before GraphiQL renders (GraphiQL
+ * copies location.href when it first renders and writes it back on every edit).
+ * HTTP requests carry it as `Authorization: Bearer …` (the bundle's
+ * `additionalHeaders`, read per request) and graphql-ws as `connectionParams`
+ * (read on each connect). It is never put in GraphiQL's headers editor, which
+ * GraphiQL persists in localStorage. `#token=` with nothing after it signs out.
  */
 const INIT_SCRIPT = `(function () {
   'use strict';
+  var TOKEN_KEY = ${JSON.stringify(TOKEN_STORAGE_KEY)};
+  var NOTE_ID = ${JSON.stringify(SIGN_IN_NOTE_ID)};
   var root = document.getElementById('graphiql');
   if (!root || !window.YogaGraphiQL) {
     throw new Error('GraphiQL bundle or #graphiql element missing');
@@ -149,6 +172,100 @@ const INIT_SCRIPT = `(function () {
   var endpoint = root.getAttribute('data-endpoint') || location.pathname;
   var assetsBase = root.getAttribute('data-assets-base') || '';
   var title = root.getAttribute('data-title') || undefined;
+
+  // The token of #token=… (null when the fragment has none); removes it from
+  // the address bar and from this history entry, keeping any other parameter.
+  function takeTokenFromFragment() {
+    var params = new URLSearchParams(location.hash.slice(1));
+    var value = params.get('token');
+    if (value === null) return null;
+    params.delete('token');
+    var rest = params.toString();
+    history.replaceState(history.state, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+    return value.trim();
+  }
+  // Falls back to memory when storage is refused (then a reload signs out).
+  var token = null;
+  function keepToken(value) {
+    token = value || null;
+    try {
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      else sessionStorage.removeItem(TOKEN_KEY);
+      return true;
+    } catch (_error) {
+      return false;
+    }
+  }
+  var fromFragment = takeTokenFromFragment();
+  if (fromFragment !== null) {
+    keepToken(fromFragment);
+  } else {
+    try {
+      token = sessionStorage.getItem(TOKEN_KEY);
+    } catch (_error) {
+      token = null;
+    }
+  }
+  // A new #token=… typed into the address bar of this open page.
+  window.addEventListener('hashchange', function () {
+    var value = takeTokenFromFragment();
+    if (value === null) return;
+    // Reload so the schema is fetched again with the new credential.
+    if (keepToken(value)) location.reload();
+    else showSignInNote(!token);
+  });
+
+  // Without a credential every request gets the server's 401, which GraphiQL
+  // shows in the result pane; this note says how to get one.
+  function showSignInNote(show) {
+    var note = document.getElementById(NOTE_ID);
+    if (!show) {
+      if (note) note.remove();
+      return;
+    }
+    if (note) return;
+    note = document.createElement('div');
+    note.id = NOTE_ID;
+    note.setAttribute('role', 'status');
+    var s = note.style;
+    s.position = 'fixed';
+    s.right = '16px';
+    s.bottom = '16px';
+    s.zIndex = '1000';
+    s.maxWidth = '420px';
+    s.padding = '10px 36px 10px 14px';
+    s.borderRadius = '6px';
+    s.background = '#fff4e5';
+    s.color = '#5f370e';
+    s.border = '1px solid #f0b46a';
+    s.font = '13px/1.4 system-ui, sans-serif';
+    s.boxShadow = '0 2px 8px rgba(0, 0, 0, 0.2)';
+    var text = document.createElement('span');
+    text.textContent =
+      'Not signed in: requests will answer 401. Open the GraphiQL link that npm start prints ' +
+      '(' + location.origin + location.pathname + '#token=…), or add #token=<your API token> ' +
+      '(patternwire tokens create <user>) to this address.';
+    var close = document.createElement('button');
+    close.type = 'button';
+    close.textContent = '×';
+    close.setAttribute('aria-label', 'Dismiss');
+    var c = close.style;
+    c.position = 'absolute';
+    c.top = '4px';
+    c.right = '6px';
+    c.border = '0';
+    c.background = 'transparent';
+    c.color = 'inherit';
+    c.font = '18px/1 system-ui, sans-serif';
+    c.cursor = 'pointer';
+    close.addEventListener('click', function () {
+      note.remove();
+    });
+    note.append(text, close);
+    document.body.append(note);
+  }
+  showSignInNote(!token);
+
   // Monaco asks for one worker per label; serve them from our own origin so
   // that neither a CDN nor blob: URLs are needed.
   var workers = {
@@ -173,7 +290,18 @@ const INIT_SCRIPT = `(function () {
   window.YogaGraphiQL.renderYogaGraphiQL(root, {
     endpoint: endpoint,
     subscriptionsProtocol: 'WS',
-    title: escapedTitle
+    title: escapedTitle,
+    // Both are passed on to @graphql-tools/url-loader: additionalHeaders
+    // becomes the HTTP executor's headers (a function is called per request;
+    // headers typed in GraphiQL's headers editor still override it), and
+    // connectionParams the graphql-ws client's (a function is called on each
+    // connect).
+    additionalHeaders: function () {
+      return token ? { authorization: 'Bearer ' + token } : {};
+    },
+    connectionParams: function () {
+      return token ? { authorization: 'Bearer ' + token } : {};
+    }
   });
 })();
 `;
