@@ -45,6 +45,16 @@ function tokenLine(t: TokenWithUser): string {
   return `${String(t.id).padStart(5)}  ${t.user.name.padEnd(20)} ${t.name.padEnd(24)} ${state.padEnd(8)} ${expires}, ${used}`;
 }
 
+/** host:port/database of a PostgreSQL URL, without its credentials. */
+function whereIs(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname}`;
+  } catch {
+    return 'unparsable URL';
+  }
+}
+
 type Command =
   | { verb: 'users add'; name: string; role: Role }
   | { verb: 'users list' }
@@ -124,7 +134,18 @@ export async function runAdminCommand(config: Config, area: 'users' | 'tokens', 
   const command = parseAdminCommand(area, argv);
   const database = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   try {
-    await database.migrate();
+    await database.migrate().catch((err: Error) => {
+      // The first contact: a server that is not there is the operator's to fix, told in one sentence.
+      // A Node socket error (ECONNREFUSED, ENOTFOUND, …) or a SQLSTATE of connection (08), credentials
+      // (28), a missing database (3D000), too many connections (53300) or a server shutting down (57P0x).
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const unreachable =
+        /^E[A-Z]+$|^08|^28|^3D000$|^53300$|^57P0/.test(code) || /connection timeout|trying to connect/.test(err.message);
+      if (config.databaseUrl && unreachable) {
+        throw new UsageError(`cannot reach the database at DATABASE_URL (${whereIs(config.databaseUrl)}): ${err.message}`);
+      }
+      throw err;
+    });
     const db = database.db;
     const userNamed = async (name: string) => {
       const user = await findUserByName(db, name);
