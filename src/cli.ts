@@ -61,7 +61,9 @@ async function serve(command: string, config: Config): Promise<void> {
     } else if (command === 'all' && system.database) {
       // npm start: one command for a newcomer, so the printed URL opens GraphiQL signed in.
       const token = await ensureAdminToken(system.database.db, config.dataDir);
-      if (token) log(`GraphiQL: ${system.api.url}/graphql#token=${token}`);
+      // Straight to stdout, not through the logger: the logger redacts every credential (and
+      // LOG_LEVEL may hide info), but this line exists to hand the operator this one (contract §5).
+      if (token) console.log(`GraphiQL: ${system.api.url}/graphql#token=${token}`);
       else log('Sign in with a token: `patternwire tokens create <user>` makes one.');
     }
   } catch (err) {

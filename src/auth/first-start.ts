@@ -1,4 +1,4 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DrizzleDb } from '../db/client.js';
 import { countUsers, createUser, findLiveToken, findUserByName, insertToken } from '../db/identity.js';
@@ -28,8 +28,25 @@ export async function ensureAdminToken(db: DrizzleDb, dataDir: string): Promise<
   if (!admin) return null;
   const { token, hash } = generateToken();
   await insertToken(db, { userId: admin.id, name: 'npm start', hash, expiresAt: null });
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  // writeFile's mode applies only to a new file.
-  await chmod(file, 0o600);
+  await writeSecret(file, `${token}\n`);
   return token;
+}
+
+/**
+ * Writes `text` to `file`, readable by its owner only from the first byte: a new file created
+ * with mode 0600 and renamed over the old one (writeFile's mode applies only to a file it
+ * creates, so writing in place would leave an old, wider mode until a chmod). DATA_DIR need not
+ * exist yet: with DATABASE_URL nothing else creates it.
+ */
+async function writeSecret(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  await rm(temp, { force: true }); // left by a crash of an earlier process with this pid
+  try {
+    await writeFile(temp, text, { mode: 0o600, flag: 'wx' });
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
 }

@@ -16,6 +16,8 @@ export interface PatternwireProcess {
   child: ChildProcess;
   /** Everything written to stdout and stderr so far, interleaved as it arrived. */
   output(): string;
+  /** What was written to stdout alone. */
+  stdout(): string;
   /** Resolves with the first line matching `regex` (already printed or still to come); rejects on timeout or exit. */
   waitForLine(regex: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves when the process has exited; `ms` counts from the first call of `exit()` (0 if it had already exited). */
@@ -25,16 +27,23 @@ export interface PatternwireProcess {
 }
 
 /**
- * Runs `patternwire <command>` from source as a child process with exactly `env`.
- * The disposer SIGKILLs it if it is still alive.
+ * Runs `patternwire <command>` (or `patternwire ...args`) from source as a child process with
+ * exactly `env`. The disposer SIGKILLs it if it is still alive.
  */
-export function spawnPatternwire(disposers: Disposers, command: string, env: NodeJS.ProcessEnv): PatternwireProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', command], {
+export function spawnPatternwire(
+  disposers: Disposers,
+  args: string | readonly string[],
+  env: NodeJS.ProcessEnv,
+): PatternwireProcess {
+  const argv = typeof args === 'string' ? [args] : [...args];
+  const command = argv.join(' ');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...argv], {
     cwd: PROJECT_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let stdout = '';
   let listeners: (() => void)[] = [];
   const notify = () => {
     for (const l of listeners) l();
@@ -43,7 +52,10 @@ export function spawnPatternwire(disposers: Disposers, command: string, env: Nod
     out += chunk.toString('utf8');
     notify();
   };
-  child.stdout.on('data', onData);
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+    onData(chunk);
+  });
   child.stderr.on('data', onData);
 
   let exitedAt: number | null = null;
@@ -67,6 +79,7 @@ export function spawnPatternwire(disposers: Disposers, command: string, env: Nod
   return {
     child,
     output: () => out,
+    stdout: () => stdout,
     waitForLine(regex, timeoutMs = 30_000) {
       return new Promise<string>((resolve, reject) => {
         const check = () => {
@@ -116,4 +129,22 @@ export function childEnv(...layers: Record<string, string | undefined>[]): NodeJ
     }
   }
   return env;
+}
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  /** stdout and stderr interleaved. */
+  output: string;
+}
+
+/** Runs a command that ends on its own (`users list`, `tokens create …`) and resolves when it has. */
+export async function runPatternwire(
+  disposers: Disposers,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<CommandResult> {
+  const p = spawnPatternwire(disposers, args, env);
+  const { code } = await p.exit();
+  return { code, stdout: p.stdout(), output: p.output() };
 }
