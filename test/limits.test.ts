@@ -218,10 +218,10 @@ describe('cost 5,000 (each list field costs its first, nested lists multiply)', 
   it('a field that may hold 64 KiB costs by its size: the issue’s ten rejectedEvents(first: 500) { payload } are refused', async () => {
     const payloads = (n: number, first: number) =>
       `{ ${Array.from({ length: n }, (_, i) => `a${i}: rejectedEvents(first: ${first}) { id payload }`).join(' ')} }`;
-    // 78 × 64 = 4,992 allowed; 79 × 64 = 5,056 refused.
-    await expectAllowed(payloads(1, 78));
-    const error = await expectRefused(payloads(1, 79), 'cost', 'GRAPHQL_MAX_COST');
-    expect(error.message).toMatch(/costs 5056/);
+    // 312 × 16 = 4,992 allowed; 313 × 16 = 5,008 refused.
+    await expectAllowed(payloads(1, 312));
+    const error = await expectRefused(payloads(1, 313), 'cost', 'GRAPHQL_MAX_COST');
+    expect(error.message).toMatch(/costs 5008/);
     await expectRefused(payloads(10, 500), 'cost', 'GRAPHQL_MAX_COST');
     // A detection's metadata costs 4: a full page of 500 with it fits (2,000), three do not.
     await expectAllowed(pages(2, 'nodes { id metadata }'));

@@ -111,11 +111,11 @@ export const listCostEstimator: import('graphql-query-complexity').ComplexityEst
  * Scalars that can each hold up to 64 KiB (a rejected message's raw bytes; a detection's
  * metadata, the unmapped rest of a ≤ 64 KiB message) cost more than the nothing other scalars
  * cost: ten aliases of `rejectedEvents(first: 500) { payload }` answered 169 MB before.
- * `payload` costs one per KiB it may hold; `metadata` 4, so a full page of 500 detections with
- * their metadata (2,000) still fits the default limit twice.
+ * `payload` costs 16 (one per 4 KiB it may hold: at most 312 of them, 20 MB, in one operation);
+ * `metadata` 4, so a full page of 500 detections with their metadata (2,000) fits twice.
  */
 const HEAVY_FIELDS: Record<string, Record<string, number>> = {
-  RejectedEvent: { payload: 64 },
+  RejectedEvent: { payload: 16 },
   PatternDetection: { metadata: 4 },
 };
 

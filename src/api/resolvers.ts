@@ -199,7 +199,7 @@ async function* replayThenLive(
  */
 async function checkReplayLength(ctx: ApiContext, filter: PatternFilter | null, after: number): Promise<void> {
   const limit = ctx.replayLimit ?? DEFAULT_LIMITS.replay;
-  const count = await countDetectionsAfter(ctx.db, filter, after, limit + 1);
+  const count = await countOnce(ctx, filter, after, limit + 1);
   if (count > limit) {
     throw badUserInput(
       `patternAlert(after: "${after}") would replay more than ${limit} detections, the replay limit ` +
@@ -208,6 +208,22 @@ async function checkReplayLength(ctx: ApiContext, filter: PatternFilter | null, 
       { argument: 'after', limit: 'replay', max: limit, setting: LIMIT_VARIABLES.replay },
     );
   }
+}
+
+/**
+ * Identical counts asked at the same moment share one query: when an API process restarts, its
+ * clients come back together, most with the same `after` and filter, and a thousand identical
+ * counts would queue on the database pool in front of everything else.
+ */
+const countsInFlight = new Map<string, Promise<number>>();
+function countOnce(ctx: ApiContext, filter: PatternFilter | null, after: number, cap: number): Promise<number> {
+  const key = JSON.stringify([filter, after, cap]);
+  let count = countsInFlight.get(key);
+  if (!count) {
+    count = countDetectionsAfter(ctx.db, filter, after, cap).finally(() => countsInFlight.delete(key));
+    countsInFlight.set(key, count);
+  }
+  return count;
 }
 
 function systemHealthStream(ctx: ApiContext) {

@@ -7,6 +7,7 @@ import { createSchema, createYoga, maskError } from 'graphql-yoga';
 import type { RedisClient } from '../redis/connections.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Database } from '../db/client.js';
+import { databaseMessage } from '../db/errors.js';
 import { typeDefs } from '../schema/graphql.js';
 import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/timeout.js';
@@ -117,7 +118,14 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
         const masked = maskError(error, message, isDev);
         if (masked !== error) {
           const cause = (error as { originalError?: unknown }).originalError ?? error;
-          logger.error(`[api] internal error: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+          // A failed query is said as the database said it: drizzle's message carries the whole statement.
+          const text =
+            cause instanceof Error && cause.message.startsWith('Failed query:')
+              ? databaseMessage(cause)
+              : cause instanceof Error
+                ? (cause.stack ?? cause.message)
+                : String(cause);
+          logger.error(`[api] internal error: ${text}`);
         }
         return masked;
       },
