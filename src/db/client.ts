@@ -66,7 +66,9 @@ function createPostgres(url: string, poolSize: number, logger?: Logger): Databas
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
-    connectionTimeoutMillis: 5_000,
+    // A burst (a thousand clients resubscribing with `after` at once) queues on the pool; on a
+    // loaded machine 5 s was too short and turned the wait into internal errors.
+    connectionTimeoutMillis: 15_000,
     // Set per connection once, not per write: a writer that cannot get the write lock this long
     // (a holder frozen mid-write) fails and retries.
     options: `-c lock_timeout=${WRITE_LOCK_TIMEOUT}`,
