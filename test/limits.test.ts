@@ -386,10 +386,15 @@ describe('operations open on one WebSocket (WS_MAX_SUBSCRIPTIONS)', () => {
     const [got] = await alerts.waitFor(1);
     expect(got!.data!.patternAlert.id).toBe(String(row.id));
     expect(subs.every((s) => s.errors().length === 0)).toBe(true);
-    // Completing one makes room for another.
+    // Completing one makes room for another: it is served (its replay arrives), not refused.
     subs[0]!.unsubscribe();
-    const again = collect(client, 'subscription { backtestProgress { jobId } }');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const msft = await store(system, writer, 'MSFT');
+    const again = collect<{ patternAlert: { id: string } }>(
+      client,
+      `subscription { patternAlert(filter: { symbols: ["MSFT"] }, after: "${msft.id - 1}") { id } }`,
+    );
+    const [served] = await again.waitFor(1);
+    expect(served!.data!.patternAlert.id).toBe(String(msft.id));
     expect(again.errors()).toEqual([]);
   });
 
