@@ -11,14 +11,15 @@ import { latestPublisherHealth } from '../db/publisher-health.js';
 import { listRejections } from '../db/rejections.js';
 import type { Tier } from '../schema/events.js';
 import { compileFilter, type PatternFilter } from '../domain/pattern-filter.js';
-import { parseSymbol, SYMBOL_RULE } from '../domain/symbols.js';
 import type { Detection, PublisherHealth } from '../schema/topics.js';
 import type { Principal } from '../auth/authenticator.js';
 import type { Queues } from '../queues/queues.js';
 import type { RetryingJobs } from '../queues/retrying.js';
 import { DEFAULT_LIMITS, LIMIT_VARIABLES } from '../config/env.js';
 import { badUserInput } from './errors.js';
+import { validFilter } from './filter-input.js';
 import { identityResolvers, requireAdmin } from './identity.js';
+import { watchlistResolvers } from './watchlists.js';
 import type { EventStream, SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
@@ -57,47 +58,6 @@ function validId(value: unknown, argument: string): number {
     });
   }
   return n;
-}
-
-/**
- * NUL, which PostgreSQL text cannot hold (it failed the query as an internal error), or a lone
- * UTF-16 surrogate, which is not text at all. With `u`, a well-formed pair is one code point,
- * so \p{Cs} matches only a surrogate standing alone.
- */
-const notText = (v: string) => v.includes('\u0000') || /\p{Cs}/u.test(v);
-
-function validFilter(filter: PatternFilter | null | undefined): PatternFilter | null {
-  if (!filter) return null;
-  const { minConfidence, symbols, patterns, since, until } = filter;
-  if (minConfidence != null && !(minConfidence >= 0 && minConfidence <= 1)) {
-    throw badUserInput(`filter.minConfidence must be between 0 and 1, got ${minConfidence}`, { argument: 'filter' });
-  }
-  for (const [name, list] of [
-    ['symbols', symbols],
-    ['patterns', patterns],
-  ] as const) {
-    if (list && list.length > 100) throw badUserInput(`filter.${name} may list at most 100 values`, { argument: 'filter' });
-    const at = list?.findIndex(notText) ?? -1;
-    if (at >= 0) {
-      throw badUserInput(`filter.${name} values must not contain NUL (U+0000) or unpaired surrogates; value ${at + 1} does`, {
-        argument: 'filter',
-      });
-    }
-  }
-  // The same symbol rule as the ingest and REST:
-  // a symbol that could never be stored is a mistake.
-  const badSymbol = symbols?.find((s) => parseSymbol(s) === null);
-  if (badSymbol !== undefined) {
-    throw badUserInput(`filter.symbols values must be ${SYMBOL_RULE}, got "${badSymbol}"`, { argument: 'filter' });
-  }
-  const badPattern = patterns?.find((p) => p.trim().length === 0 || p.length > 100);
-  if (badPattern !== undefined) {
-    throw badUserInput(`filter.patterns values must be 1 to 100 characters, got "${badPattern}"`, { argument: 'filter' });
-  }
-  if (since && until && since >= until) {
-    throw badUserInput('filter.since must be before filter.until', { argument: 'filter' });
-  }
-  return filter;
 }
 
 interface PageArgs {
@@ -270,8 +230,10 @@ export const resolvers = {
       return listRejections(ctx.db, validFirst(args.first));
     },
     ...identityResolvers.Query,
+    ...watchlistResolvers.Query,
   },
-  Mutation: identityResolvers.Mutation,
+  Mutation: { ...identityResolvers.Mutation, ...watchlistResolvers.Mutation },
+  Watchlist: watchlistResolvers.Watchlist,
   User: identityResolvers.User,
   ApiToken: identityResolvers.ApiToken,
   Subscription: {

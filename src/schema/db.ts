@@ -19,7 +19,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import { PRIORITIES, TIERS, type Json, type JsonObject } from './events.js';
+import { PRIORITIES, TIERS, type Json, type JsonObject, type Priority, type Tier } from './events.js';
 
 const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
   dataType: () => 'bytea',
@@ -217,4 +217,30 @@ export const apiTokens = pgTable(
     revokedAt: at('revoked_at'),
   },
   (t) => [uniqueIndex('api_tokens_token_hash_key').on(t.tokenHash), index('api_tokens_user_id_idx').on(t.userId)],
+);
+
+// ---- watchlists (contract §6)
+
+/** A watchlist's saved filter: a PatternFilter without a time window. */
+export interface WatchlistFilter {
+  symbols: string[] | null;
+  patterns: string[] | null;
+  tiers: Tier[] | null;
+  minConfidence: number | null;
+  minPriority: Priority | null;
+}
+
+export const watchlists = pgTable(
+  'watchlists',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    filter: jsonb('filter').$type<WatchlistFilter>().notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    updatedAt: at('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('watchlists_user_id_id_idx').on(t.userId, t.id)],
 );

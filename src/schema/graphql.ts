@@ -155,6 +155,10 @@ export const typeDefs = /* GraphQL */ `
     users: [User!]!
     "Your own tokens; an ADMIN may ask for any user's, or (without userId) everyone's."
     tokens(userId: ID): [ApiToken!]!
+    "Your watchlists, oldest first."
+    watchlists: [Watchlist!]!
+    "One of yours; another user's is NOT_FOUND."
+    watchlist(id: ID!): Watchlist
   }
 
   enum Role {
@@ -176,6 +180,27 @@ export const typeDefs = /* GraphQL */ `
     lastUsedAt: DateTime
     revokedAt: DateTime
   }
+  type WatchlistFilter {
+    symbols: [String!]
+    patterns: [String!]
+    tiers: [Tier!]
+    minConfidence: Float
+    minPriority: Priority
+  }
+  "A user's saved filter (contract §6). At most 50 per user, 500 symbols each."
+  type Watchlist {
+    id: ID!
+    name: String!
+    filter: WatchlistFilter!
+    createdAt: DateTime!
+    updatedAt: DateTime!
+  }
+  "since/until have no place in a watchlist: BAD_USER_INPUT."
+  input WatchlistInput {
+    name: String!
+    filter: PatternFilter!
+  }
+
   "The secret is shown here once; only its hash is kept."
   type NewToken {
     token: String!
@@ -193,6 +218,9 @@ export const typeDefs = /* GraphQL */ `
     createToken(name: String!, userId: ID, expiresInSeconds: Int): NewToken!
     "Your own tokens; any for an ADMIN. Open WebSockets using it close within seconds."
     revokeToken(tokenId: ID!): ApiToken!
+    createWatchlist(input: WatchlistInput!): Watchlist!
+    updateWatchlist(id: ID!, input: WatchlistInput!): Watchlist!
+    deleteWatchlist(id: ID!): Boolean!
   }
 
   type Subscription {
