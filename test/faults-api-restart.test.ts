@@ -14,6 +14,7 @@ import {
   Tally,
   waitForDrained,
   waitForTallies,
+  expectExactlyOnce,
 } from './utils/burst.js';
 import { createDisposers, createTestEnv, REDIS_URL, type Disposers } from './utils/env.js';
 import { eventually } from './utils/graphql.js';
@@ -112,16 +113,7 @@ describe('fault: the API process is killed and restarted mid-burst', () => {
     expect(atRestart.sent).toBeLessThan(N);
     expect(deadProcesses(procs)).toEqual([]);
     expect(stored).toMatchObject({ rows: N, distinct: N, missing: 0 });
-    for (const r of reports) {
-      expect(r, r.name).toMatchObject({
-        received: r.expected,
-        distinct: r.expected,
-        duplicates: 0,
-        missing: 0,
-        unexpected: 0,
-        wrongIds: 0,
-      });
-    }
+    expectExactlyOnce(reports);
     for (const c of clients) expect(c.reconnects()).toBeGreaterThanOrEqual(1);
     const lateReport = late.report();
     expect(lateReport.increasing).toBe(true);

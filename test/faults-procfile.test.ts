@@ -14,6 +14,7 @@ import {
   Tally,
   waitForDrained,
   waitForTallies,
+  expectExactlyOnce,
 } from './utils/burst.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { childEnv, spawnPatternwire, type PatternwireProcess } from './utils/processes.js';
@@ -108,16 +109,7 @@ describe('fault: the Procfile with web=2 worker=2 ingest=2', () => {
     // Both ingest processes hear and enqueue every message; the database keeps one of each (above).
     expect(counts['events']).toBe(2 * N);
     expect(counts['failed']).toBe(0);
-    for (const r of reports) {
-      expect(r, r.name).toMatchObject({
-        received: r.expected,
-        distinct: r.expected,
-        duplicates: 0,
-        missing: 0,
-        unexpected: 0,
-        wrongIds: 0,
-      });
-    }
+    expectExactlyOnce(reports);
     for (const s of late) expect(s.report().increasing, s.name).toBe(true);
     for (const s of all) expect(s.problems, s.name).toEqual([]);
   }, 90_000);

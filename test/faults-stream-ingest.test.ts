@@ -14,6 +14,7 @@ import {
   Tally,
   waitForDrained,
   waitForTallies,
+  expectExactlyOnce,
 } from './utils/burst.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { eventually } from './utils/graphql.js';
@@ -175,16 +176,7 @@ describe('fault: one of two stream-reading ingest processes is killed mid-burst'
     // carry the copies, the database stores one (rows = distinct = N above).
     expect(counts['events']).toBeGreaterThanOrEqual(N);
     expect(counts['failed']).toBe(0);
-    for (const r of reports) {
-      expect(r, r.name).toMatchObject({
-        received: r.expected,
-        distinct: r.expected,
-        duplicates: 0,
-        missing: 0,
-        unexpected: 0,
-        wrongIds: 0,
-      });
-    }
+    expectExactlyOnce(reports);
     expect(late.report().increasing).toBe(true);
     for (const s of [all, filtered, late]) expect(s.problems, s.name).toEqual([]);
   }, 90_000);

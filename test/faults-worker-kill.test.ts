@@ -19,6 +19,7 @@ import {
   Tally,
   waitForDrained,
   waitForTallies,
+  expectExactlyOnce,
 } from './utils/burst.js';
 import { createDisposers, createTestEnv, REDIS_URL } from './utils/env.js';
 import { eventually } from './utils/graphql.js';
@@ -153,16 +154,7 @@ describe('fault: a worker is killed with SIGKILL mid-burst', () => {
     expect(counts['events']).toBe(N);
     // The fault hit work in flight: the killed worker's jobs came back through the stalled check.
     expect(reruns.stalled).toBeGreaterThan(0);
-    for (const r of reports) {
-      expect(r, r.name).toMatchObject({
-        received: r.expected,
-        distinct: r.expected,
-        duplicates: 0,
-        missing: 0,
-        unexpected: 0,
-        wrongIds: 0,
-      });
-    }
+    expectExactlyOnce(reports);
     expect(late.report().increasing).toBe(true);
     for (const s of [all, filtered, helper, late]) expect(s.problems, s.name).toEqual([]);
   }, 90_000);

@@ -38,6 +38,22 @@ declare global {
   }
 }
 
+/** Every Content-Security-Policy violation the page reports lands in `into`. */
+async function recordCspViolations(page: Page, into: CspViolation[]): Promise<void> {
+  await page.exposeFunction('__reportCspViolation', (violation: CspViolation) => {
+    into.push(violation);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.__reportCspViolation?.({
+        directive: event.effectiveDirective,
+        blockedURI: event.blockedURI,
+        sample: event.sample,
+      });
+    });
+  });
+}
+
 /** Monaco renders spaces as U+00A0 and splits lines into divs: collapse all whitespace. */
 function flatten(text: string): string {
   return text.replace(/\s+/g, ' ');
@@ -188,18 +204,7 @@ describe.skipIf(!haveChromium)(`GraphiQL in headless chromium against the real A
       acceptedSubprotocols.push(header(event.response.headers, 'sec-websocket-protocol')),
     );
     await cdp.send('Network.enable');
-    await page.exposeFunction('__reportCspViolation', (violation: CspViolation) => {
-      cspViolations.push(violation);
-    });
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (event) => {
-        window.__reportCspViolation?.({
-          directive: event.effectiveDirective,
-          blockedURI: event.blockedURI,
-          sample: event.sample,
-        });
-      });
-    });
+    await recordCspViolations(page, cspViolations);
   }, 30_000);
 
   afterAll(async () => {
@@ -364,18 +369,7 @@ describe.skipIf(!haveChromium)(`GraphiQL with authentication required, in headle
       socket.on('framesent', (frame) => framesSent.push(String(frame.payload)));
       socket.on('framereceived', (frame) => framesReceived.push(String(frame.payload)));
     });
-    await page.exposeFunction('__reportCspViolation', (violation: CspViolation) => {
-      cspViolations.push(violation);
-    });
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (event) => {
-        window.__reportCspViolation?.({
-          directive: event.effectiveDirective,
-          blockedURI: event.blockedURI,
-          sample: event.sample,
-        });
-      });
-    });
+    await recordCspViolations(page, cspViolations);
   }, 60_000);
 
   afterAll(async () => {

@@ -4,6 +4,7 @@
  * per-subscriber tally of what arrived (received, distinct, duplicates, missing).
  */
 import { Queue } from 'bullmq';
+import { expect } from 'vitest';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { QUEUE_NAMES } from '../../src/queues/queues.js';
@@ -435,6 +436,20 @@ export async function explainFailure<T>(work: Promise<T>, procs: Record<string, 
 }
 
 /** Names of the children that are no longer running. */
+/** Every subscriber received each detection it expected exactly once, and nothing else. */
+export function expectExactlyOnce(reports: TallyReport[]): void {
+  for (const r of reports) {
+    expect(r, r.name).toMatchObject({
+      received: r.expected,
+      distinct: r.expected,
+      duplicates: 0,
+      missing: 0,
+      unexpected: 0,
+      wrongIds: 0,
+    });
+  }
+}
+
 export function deadProcesses(procs: Record<string, PatternwireProcess>): string[] {
   return Object.entries(procs)
     .filter(([, p]) => p.child.exitCode !== null || p.child.signalCode !== null)
