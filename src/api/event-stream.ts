@@ -100,3 +100,31 @@ export function createEventStream<T>(options: EventStreamOptions): EventStream<T
   };
   return stream;
 }
+
+/**
+ * An iterator over `body`, a generator reading the hub stream `live`, whose `return()` (and
+ * `throw()`) takes effect at once.
+ *
+ * An async generator handles `return()` only when it is paused at a `yield`. One waiting in
+ * `await live.next()` for an event its filter never matches would keep its hub listener, and
+ * with it the subscription's context, forever after the client left: a zombie every later
+ * event is matched against. Ending `live` first settles that pending `next()` with `done`,
+ * so the generator runs to its end (its `finally` included) now, and its `return()` settles.
+ * It also releases the listener when `return()` comes before the first `next()`, when the
+ * generator's body, `finally` and all, never runs.
+ */
+export function endingLiveOnReturn<T, L>(live: EventStream<L>, body: AsyncGenerator<T>): AsyncIterableIterator<T> {
+  const iterator: AsyncIterableIterator<T> = {
+    next: () => body.next(),
+    async return() {
+      await live.return?.();
+      return body.return(undefined);
+    },
+    async throw(error?: unknown) {
+      await live.return?.();
+      return body.throw(error);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}

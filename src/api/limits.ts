@@ -30,6 +30,7 @@ import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { WebSocketServer } from 'ws';
 import { LIMIT_VARIABLES, type Limits } from '../config/env.js';
 import type { Logger } from '../lib/logger.js';
+import { MAX_WATCHLISTS } from './watchlists.js';
 
 // The package's ESM build imports `graphql/index.mjs`, a second copy of graphql next to the
 // CommonJS one yoga and the schema use ("Cannot use GraphQLSchema from another module or
@@ -90,19 +91,36 @@ function useArmor(limits: Limits): Plugin {
 }
 
 /**
- * The cost rule: a field with a `first` argument costs `first` (its default when absent) times
- * the cost of one item, at least 1; any other list field costs the cost of one item, at least 1
- * (it is bounded by its parent, like a connection's `nodes`); everything else costs what its
- * selection costs, and a scalar nothing. So the cost is the number of list items an operation
- * can return, nested lists multiplying: `patterns(first: 500) { nodes { id } }` costs 500,
- * and with `edges { node { id } }` beside `nodes` 1,000.
+ * Lists without `first` whose length has a fixed bound: they cost that bound times one item.
+ * A user has at most MAX_WATCHLISTS watchlists, and every alert may carry all of them.
  */
-export const listCostEstimator: import('graphql-query-complexity').ComplexityEstimator = ({ field, args, childComplexity }) => {
+const BOUNDED_LISTS: Record<string, Record<string, number>> = {
+  Query: { watchlists: MAX_WATCHLISTS },
+  Alert: { watchlists: MAX_WATCHLISTS },
+};
+
+/**
+ * The cost rule: a field with a `first` argument costs `first` (its default when absent) times
+ * the cost of one item, at least 1; a list with a fixed bound (BOUNDED_LISTS) that bound times an
+ * item; any other list field costs the cost of one item, at least 1 (it is bounded by its
+ * parent, like a connection's `nodes`); everything else costs what its selection costs, and a
+ * scalar nothing. So the cost is the number of list items an operation can return, nested lists
+ * multiplying: `patterns(first: 500) { nodes { id } }` costs 500, and with
+ * `edges { node { id } }` beside `nodes` 1,000.
+ */
+export const listCostEstimator: import('graphql-query-complexity').ComplexityEstimator = ({
+  type,
+  field,
+  args,
+  childComplexity,
+}) => {
   const item = Math.max(1, childComplexity);
   if (field.args.some((a) => a.name === 'first')) {
     const first = typeof args['first'] === 'number' ? args['first'] : 1;
     return Math.max(1, first) * item;
   }
+  const bound = BOUNDED_LISTS[type.name]?.[field.name];
+  if (bound !== undefined) return bound * item;
   if (isListType(getNullableType(field.type))) return item;
   return undefined;
 };
@@ -113,10 +131,13 @@ export const listCostEstimator: import('graphql-query-complexity').ComplexityEst
  * cost: ten aliases of `rejectedEvents(first: 500) { payload }` answered 169 MB before.
  * `payload` costs 16 (one per 4 KiB it may hold: at most 312 of them, 20 MB, in one operation);
  * `metadata` 4, so a full page of 500 detections with their metadata (2,000) fits twice.
+ * A watchlist's `symbols` (up to 500) cost 10: all 50 watchlists with their symbols cost 500,
+ * but not with every alert of a page (50 alerts × 50 watchlists × 10 is past the limit).
  */
 const HEAVY_FIELDS: Record<string, Record<string, number>> = {
   RejectedEvent: { payload: 16 },
   PatternDetection: { metadata: 4 },
+  WatchlistFilter: { symbols: 10 },
 };
 
 export const heavyFieldEstimator: import('graphql-query-complexity').ComplexityEstimator = ({ type, field }) =>

@@ -12,6 +12,11 @@ export interface LiveHub {
     accept: (m: TopicValues[T]) => boolean,
     onOverflow?: (error: SlowConsumerError) => void,
   ): EventStream<TopicValues[T]>;
+  /**
+   * Calls `onValue` with every live message of `topic` (after the duplicate check), for a
+   * consumer that fans out by itself (`myAlerts`); returns the function that stops it.
+   */
+  listen<T extends Topic>(topic: T, onValue: (m: TopicValues[T]) => void): () => void;
   /** Open subscriber streams on this process. */
   subscriberCount(): number;
   close(): void;
@@ -25,7 +30,7 @@ export interface LiveHubOptions {
   dedupWindow?: number;
 }
 
-const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', 'systemHealth'];
+const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', 'systemHealth', 'watchlistsChanged'];
 
 /**
  * One Redis subscription per topic for the whole process, fanned out in memory. Filters run
@@ -37,12 +42,14 @@ const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', '
 export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }: LiveHubOptions): Promise<LiveHub> {
   type Listener = { accept: (m: never) => boolean; stream: EventStream<unknown> };
   const listeners = new Map<Topic, Set<Listener>>(TOPICS.map((t) => [t, new Set()]));
+  const consumers = new Map<Topic, Set<(m: never) => void>>(TOPICS.map((t) => [t, new Set()]));
   const seen = new Set<string>();
 
   const dispatch = (topic: Topic, message: unknown) => {
     for (const l of listeners.get(topic) ?? []) {
       if ((l.accept as (m: unknown) => boolean)(message)) l.stream.push(message);
     }
+    for (const consume of consumers.get(topic) ?? []) (consume as (m: unknown) => void)(message);
   };
 
   const subscriptionIds = await Promise.all(
@@ -69,6 +76,11 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
       };
       set.add(listener);
       return listener.stream as EventStream<TopicValues[typeof topic]>;
+    },
+    listen(topic, onValue) {
+      const set = consumers.get(topic)!;
+      set.add(onValue);
+      return () => set.delete(onValue);
     },
     subscriberCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
     close() {

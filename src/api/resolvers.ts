@@ -16,11 +16,14 @@ import type { Principal } from '../auth/authenticator.js';
 import type { Queues } from '../queues/queues.js';
 import type { RetryingJobs } from '../queues/retrying.js';
 import { DEFAULT_LIMITS, LIMIT_VARIABLES } from '../config/env.js';
+import { validFirst, validId } from './arguments.js';
 import { badUserInput } from './errors.js';
 import { validFilter } from './filter-input.js';
 import { identityResolvers, requireAdmin } from './identity.js';
 import { watchlistResolvers } from './watchlists.js';
-import type { EventStream, SlowConsumerError } from './event-stream.js';
+import { inboxResolvers } from './inbox.js';
+import type { AlertRouter } from './alert-router.js';
+import { endingLiveOnReturn, type EventStream, type SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -29,6 +32,10 @@ export interface ApiContext {
   db: DrizzleDb;
   queues: Queues;
   hub: LiveHub;
+  /** The live part of `myAlerts` on this process (./alert-router.ts). */
+  alerts: AlertRouter;
+  /** INBOX_REPLAY_MAX: the most a `myAlerts` replay sends. */
+  inboxReplayMax: number;
   /** Who is asking (contract §5). */
   principal: Principal;
   retrying: RetryingJobs;
@@ -39,26 +46,7 @@ export interface ApiContext {
   replayLimit?: number;
 }
 
-const MAX_PAGE = 500;
 const REPLAY_PAGE = 500;
-
-function validFirst(first: unknown, max = MAX_PAGE): number {
-  if (typeof first !== 'number' || !Number.isInteger(first) || first < 1 || first > max) {
-    throw badUserInput(`first must be an integer from 1 to ${max}, got ${String(first)}`, { argument: 'first' });
-  }
-  return first;
-}
-
-function validId(value: unknown, argument: string): number {
-  const s = String(value);
-  const n = Number(s);
-  if (!/^\d{1,15}$/.test(s) || !Number.isSafeInteger(n)) {
-    throw badUserInput(`${argument} must be a detection id (a non-negative integer as a string), got "${s}"`, {
-      argument,
-    });
-  }
-  return n;
-}
 
 interface PageArgs {
   filter?: PatternFilter | null;
@@ -81,34 +69,6 @@ async function detectionPage(db: DrizzleDb, args: PageArgs, tier?: Tier) {
     nodes: rows,
     pageInfo: { hasNextPage, endCursor: last ? String(last.id) : null },
   };
-}
-
-/**
- * An iterator over `body`, a generator reading the hub stream `live`, whose `return()` (and
- * `throw()`) takes effect at once.
- *
- * An async generator handles `return()` only when it is paused at a `yield`. One waiting in
- * `await live.next()` for an event its filter never matches would keep its hub listener, and
- * with it the subscription's context, forever after the client left: a zombie every later
- * event is matched against. Ending `live` first settles that pending `next()` with `done`,
- * so the generator runs to its end (its `finally` included) now, and its `return()` settles.
- * It also releases the listener when `return()` comes before the first `next()`, when the
- * generator's body, `finally` and all, never runs.
- */
-function endingLiveOnReturn<T, L>(live: EventStream<L>, body: AsyncGenerator<T>): AsyncIterableIterator<T> {
-  const iterator: AsyncIterableIterator<T> = {
-    next: () => body.next(),
-    async return() {
-      await live.return?.();
-      return body.return(undefined);
-    },
-    async throw(error?: unknown) {
-      await live.return?.();
-      return body.throw(error);
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
 }
 
 /**
@@ -214,7 +174,7 @@ export const resolvers = {
   },
   SystemHealth: {
     pipeline: (_: unknown, __: unknown, ctx: ApiContext) =>
-      readPipelineHealth({ ...ctx, subscribers: () => ctx.hub.subscriberCount() }),
+      readPipelineHealth({ ...ctx, subscribers: () => ctx.hub.subscriberCount() + ctx.alerts.subscriberCount() }),
   },
   Query: {
     patterns: (_: unknown, args: PageArgs, ctx: ApiContext) => detectionPage(ctx.db, args),
@@ -231,8 +191,10 @@ export const resolvers = {
     },
     ...identityResolvers.Query,
     ...watchlistResolvers.Query,
+    ...inboxResolvers.Query,
   },
-  Mutation: { ...identityResolvers.Mutation, ...watchlistResolvers.Mutation },
+  Mutation: { ...identityResolvers.Mutation, ...watchlistResolvers.Mutation, ...inboxResolvers.Mutation },
+  Inbox: inboxResolvers.Inbox,
   Watchlist: watchlistResolvers.Watchlist,
   User: identityResolvers.User,
   ApiToken: identityResolvers.ApiToken,
@@ -259,5 +221,6 @@ export const resolvers = {
     systemHealth: {
       subscribe: (_: unknown, __: unknown, ctx: ApiContext) => systemHealthStream(ctx),
     },
+    ...inboxResolvers.Subscription,
   },
 };

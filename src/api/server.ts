@@ -16,6 +16,7 @@ import type { RetryingJobs } from '../queues/retrying.js';
 import { createGraphiqlHandler } from './graphiql.js';
 import { applyBrowserRules, serverTimeouts, verifyUpgradeOrigin, type BrowserRules, type HttpTimeouts } from './http-guards.js';
 import type { LiveHub } from './live-hub.js';
+import type { AlertRouter } from './alert-router.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
 import { handleRestRequest } from './rest.js';
@@ -33,6 +34,9 @@ export interface ApiServerOptions {
   database: Database;
   queues: Queues;
   hub: LiveHub;
+  /** The live part of `myAlerts` (./alert-router.ts), and the most its replay sends (INBOX_REPLAY_MAX). */
+  alerts: AlertRouter;
+  inboxReplayMax: number;
   /** Jobs waiting for a retry, and how long one may before the pipeline is `degraded`. */
   retrying: RetryingJobs;
   retryAlertMs: number;
@@ -89,7 +93,15 @@ function isClientError(error: unknown): error is Error {
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
   const limits = o.limits ?? DEFAULT_LIMITS;
-  const shared = { db: o.database.db, queues: o.queues, hub: o.hub, retrying: o.retrying, retryAlertMs: o.retryAlertMs };
+  const shared = {
+    db: o.database.db,
+    queues: o.queues,
+    hub: o.hub,
+    alerts: o.alerts,
+    inboxReplayMax: o.inboxReplayMax,
+    retrying: o.retrying,
+    retryAlertMs: o.retryAlertMs,
+  };
 
   const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket; principal: Principal }, ApiContext>({
     schema: createSchema<ApiContext>({ typeDefs, resolvers }),

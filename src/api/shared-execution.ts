@@ -13,7 +13,8 @@ type PromiseOrValue<T> = T | Promise<T>;
  * Cached per event object in a WeakMap, so it goes away with the event.
  *
  * Only sound while results depend on the event and the operation alone, not on who asks: true
- * of this schema (no per-user fields). Errors are still masked per subscriber by yoga's
+ * of this schema, where the one per-user payload (`myAlerts`' Alert) is an object made for one
+ * user and never handed to another's subscription. Errors are still masked per subscriber by yoga's
  * result hooks, which wrap this function.
  */
 export function useSharedSubscriptionExecution(): Plugin {

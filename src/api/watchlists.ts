@@ -18,6 +18,7 @@ import { normalizeSymbol } from '../domain/symbols.js';
 import type { WatchlistFilter } from '../schema/db.js';
 import { badUserInput, notFound } from './errors.js';
 import { validFilter } from './filter-input.js';
+import type { AlertRouter } from './alert-router.js';
 
 export const MAX_WATCHLISTS = 50;
 export const MAX_SYMBOLS = 500;
@@ -26,6 +27,7 @@ const MAX_NAME = 100;
 interface WatchlistContext {
   db: DrizzleDb;
   principal: Principal;
+  alerts: AlertRouter;
 }
 
 interface WatchlistInput {
@@ -86,6 +88,7 @@ export const watchlistResolvers = {
           argument: 'input',
         });
       }
+      await ctx.alerts.watchlistsChanged(ctx.principal.userId);
       return row;
     },
     updateWatchlist: async (_: unknown, args: { id: string; input: WatchlistInput }, ctx: WatchlistContext) => {
@@ -93,10 +96,12 @@ export const watchlistResolvers = {
       const { name, filter } = savedFilter(args.input);
       const row = await updateWatchlist(ctx.db, ctx.principal.userId, id, name, filter);
       if (!row) throw notFound(`no watchlist ${args.id}`);
+      await ctx.alerts.watchlistsChanged(ctx.principal.userId);
       return row;
     },
     deleteWatchlist: async (_: unknown, args: { id: string }, ctx: WatchlistContext) => {
       if (!(await deleteWatchlist(ctx.db, ctx.principal.userId, watchlistId(args.id)))) throw notFound(`no watchlist ${args.id}`);
+      await ctx.alerts.watchlistsChanged(ctx.principal.userId);
       return true;
     },
   },

@@ -94,6 +94,7 @@ const envSchema = z
     COMPLETED_JOB_RETENTION_SECONDS: positiveInt(86_400),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
     SUBSCRIBER_QUEUE_LIMIT: positiveInt(10_000),
+    INBOX_REPLAY_MAX: positiveInt(1_000),
     PIPELINE_RETRY_ALERT_SECONDS: positiveInt(60),
     INGEST_STREAMS: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
     INGEST_STREAM_GROUP: z.string().min(1).default('patternwire'),
@@ -168,6 +169,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Events queued for one subscription before its client is dropped as too slow. */
   subscriberQueueLimit: number;
+  /** The most a `myAlerts` replay sends, the newest kept (contract §6). */
+  inboxReplayMax: number;
   /** A job retrying for longer than this makes the pipeline `degraded`. */
   retryAlertMs: number;
   logLevel: Env['LOG_LEVEL'];
@@ -244,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     subscriberQueueLimit: e.SUBSCRIBER_QUEUE_LIMIT,
+    inboxReplayMax: e.INBOX_REPLAY_MAX,
     retryAlertMs: e.PIPELINE_RETRY_ALERT_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
     auth: {

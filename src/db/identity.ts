@@ -2,7 +2,7 @@
  * Users and API tokens (contract §5). Only a token's SHA-256 is stored; callers pass the hash.
  */
 import { and, asc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
-import { apiTokens, users, type Role } from '../schema/db.js';
+import { apiTokens, patternDetections, users, type Role } from '../schema/db.js';
 import type { DrizzleDb } from './client.js';
 
 export type UserRow = typeof users.$inferSelect;
@@ -73,8 +73,15 @@ export async function listUsers(db: DrizzleDb): Promise<UserRow[]> {
 }
 
 /** Null when the name is taken. */
+/** A new user's inbox starts at the newest detection: the history before them is not "unread". */
+const newestDetectionId = sql`(SELECT coalesce(max(${patternDetections.id}), 0) FROM ${patternDetections})`;
+
 export async function createUser(db: DrizzleDb, name: string, role: Role): Promise<UserRow | null> {
-  const [row] = await db.insert(users).values({ name, role }).onConflictDoNothing({ target: users.name }).returning();
+  const [row] = await db
+    .insert(users)
+    .values({ name, role, lastAcknowledgedId: newestDetectionId })
+    .onConflictDoNothing({ target: users.name })
+    .returning();
   return row ?? null;
 }
 
@@ -85,7 +92,7 @@ export async function createUser(db: DrizzleDb, name: string, role: Role): Promi
 export async function upsertExternalUser(db: DrizzleDb, name: string, role: Role): Promise<UserRow> {
   const [row] = await db
     .insert(users)
-    .values({ name, role })
+    .values({ name, role, lastAcknowledgedId: newestDetectionId })
     .onConflictDoUpdate({ target: users.name, set: { role }, setWhere: sql`${users.role} <> excluded.role` })
     .returning();
   return row ?? (await findUserByName(db, name))!;

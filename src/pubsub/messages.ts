@@ -40,6 +40,7 @@ const FIELDS: { [T in Topic]: Fields<TopicValues[T]> } = {
   },
   backtestResult: { jobId: 'value', status: 'value', results: 'value', processingTimeSeconds: 'value', at: 'date' },
   systemHealth: { status: 'value', source: 'value', metrics: 'value', at: 'date' },
+  watchlistsChanged: { userId: 'value' },
 };
 
 export function encode<T extends Topic>(topic: T, value: TopicValues[T]): TopicMessages[T] {

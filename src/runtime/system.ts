@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createApiServer, type ApiServer } from '../api/server.js';
 import { createLiveHub } from '../api/live-hub.js';
+import { createAlertRouter } from '../api/alert-router.js';
 import type { Config } from '../config/env.js';
 import { createDatabase, type Database } from '../db/client.js';
 import { createPubSub, type AlertPubSub } from '../pubsub/pubsub.js';
@@ -111,10 +112,20 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   if (roles.api && database && pubsub) {
     const hub = await createLiveHub({ pubsub, queueLimit: config.subscriberQueueLimit });
     lifecycle.defer('live hub', () => hub.close());
+    const alerts = createAlertRouter({
+      db: database.db,
+      hub,
+      pubsub,
+      queueLimit: config.subscriberQueueLimit,
+      logger,
+    });
+    lifecycle.defer('alert router', () => alerts.close());
     api = await createApiServer({
       database,
       queues,
       hub,
+      alerts,
+      inboxReplayMax: config.inboxReplayMax,
       retrying: createRetryingJobs(producer, config.queuePrefix),
       retryAlertMs: config.retryAlertMs,
       redis: producer,

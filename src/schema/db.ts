@@ -197,6 +197,12 @@ export const users = pgTable(
     name: text('name').notNull(),
     role: roleEnum('role').notNull().default('READER'),
     createdAt: at('created_at').notNull().defaultNow(),
+    /**
+     * The inbox position (contract §6): the highest detection id this user acknowledged, shared
+     * by all their devices. Only moves forward; set to the newest detection id when the user is
+     * created (db/identity.ts), so a new user's inbox starts empty rather than with all history.
+     */
+    lastAcknowledgedId: bigint('last_acknowledged_id', { mode: 'number' }).notNull().default(0),
   },
   (t) => [uniqueIndex('users_name_key').on(t.name)],
 );

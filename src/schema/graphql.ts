@@ -159,6 +159,7 @@ export const typeDefs = /* GraphQL */ `
     watchlists: [Watchlist!]!
     "One of yours; another user's is NOT_FOUND."
     watchlist(id: ID!): Watchlist
+    inbox: Inbox!
   }
 
   enum Role {
@@ -195,6 +196,32 @@ export const typeDefs = /* GraphQL */ `
     createdAt: DateTime!
     updatedAt: DateTime!
   }
+  "A detection that matched at least one of your watchlists (contract §6)."
+  type Alert {
+    detection: PatternDetection!
+    "Your watchlists it matched, oldest first."
+    watchlists: [Watchlist!]!
+    "False only for an alert myAlerts delivers live; true for its replay and in the inbox."
+    replayed: Boolean!
+  }
+  type AlertEdge {
+    cursor: String!
+    node: Alert!
+  }
+  type AlertConnection {
+    edges: [AlertEdge!]!
+    nodes: [Alert!]!
+    pageInfo: PageInfo!
+  }
+  "What the server keeps for you: the last alert you acknowledged, shared by all your devices."
+  type Inbox {
+    "Matching detections above lastAcknowledgedId: exact up to 10000, then 10000."
+    unread: Int!
+    "Null until you acknowledge something (or while nothing was ever stored)."
+    lastAcknowledgedId: ID
+    "Every alert (read or not), newest first. first: 1..500; after: a cursor from pageInfo.endCursor."
+    alerts(first: Int = 50, after: String): AlertConnection!
+  }
   "since/until have no place in a watchlist: BAD_USER_INPUT."
   input WatchlistInput {
     name: String!
@@ -221,6 +248,8 @@ export const typeDefs = /* GraphQL */ `
     createWatchlist(input: WatchlistInput!): Watchlist!
     updateWatchlist(id: ID!, input: WatchlistInput!): Watchlist!
     deleteWatchlist(id: ID!): Boolean!
+    "Moves your inbox position to upTo; never back, never past the newest stored detection."
+    acknowledgeAlerts(upTo: ID!): Inbox!
   }
 
   type Subscription {
@@ -233,5 +262,12 @@ export const typeDefs = /* GraphQL */ `
     backtestResult(jobId: ID): BacktestResult!
     "The current state at once, then again on every publisher health report."
     systemHealth: SystemHealth!
+    """
+    Detections matching any of your watchlists, each once, with the watchlists it matched: first
+    every one above your inbox position (oldest first, the newest INBOX_REPLAY_MAX of them,
+    replayed: true), then live ones, with no gap and no duplicate. Watchlist changes apply to
+    the live part within a second.
+    """
+    myAlerts: Alert!
   }
 `;

@@ -50,10 +50,16 @@ export interface PublisherHealth {
   at: Date;
 }
 
+/** A user's watchlists changed: every API process re-reads them for that user's open `myAlerts`. */
+export interface WatchlistsChanged {
+  userId: number;
+}
+
 export interface TopicValues {
   patternAlert: Detection;
   backtestProgress: BacktestProgress;
   backtestResult: BacktestResult;
   systemHealth: PublisherHealth;
+  watchlistsChanged: WatchlistsChanged;
 }
 export type Topic = keyof TopicValues;

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { matchingWatchlists, WatchlistIndex, type SavedWatchlist } from '../../src/domain/watchlist-index.js';
+import { compileFilter, type FilterableDetection } from '../../src/domain/pattern-filter.js';
+import { PRIORITIES, TIERS, type Priority, type Tier } from '../../src/schema/events.js';
+import type { WatchlistFilter } from '../../src/schema/db.js';
+
+/** A small deterministic generator (mulberry32), so a failure repeats. */
+function random(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'AMZN', 'META'];
+const PATTERNS = ['BreakoutBO', 'Doji', 'Hammer'];
+
+function someOf<T>(rnd: () => number, all: readonly T[]): T[] | null {
+  if (rnd() < 0.5) return null;
+  const picked = all.filter(() => rnd() < 0.4);
+  return picked.length ? picked : null;
+}
+
+function randomFilter(rnd: () => number): WatchlistFilter {
+  return {
+    symbols: someOf(rnd, SYMBOLS),
+    patterns: someOf(rnd, PATTERNS),
+    tiers: someOf<Tier>(rnd, TIERS),
+    minConfidence: rnd() < 0.3 ? Math.round(rnd() * 100) / 100 : null,
+    minPriority: rnd() < 0.3 ? PRIORITIES[Math.floor(rnd() * 4)]! : null,
+  };
+}
+
+function randomDetection(rnd: () => number): FilterableDetection {
+  const confidence = Math.round(rnd() * 100) / 100;
+  const priority: Priority = confidence >= 0.9 ? 'CRITICAL' : confidence >= 0.8 ? 'HIGH' : confidence >= 0.7 ? 'MEDIUM' : 'LOW';
+  return {
+    symbol: SYMBOLS[Math.floor(rnd() * SYMBOLS.length)]!,
+    pattern: PATTERNS[Math.floor(rnd() * PATTERNS.length)]!,
+    tier: TIERS[Math.floor(rnd() * TIERS.length)]!,
+    confidence,
+    priority,
+    detectedAt: new Date(0),
+  };
+}
+
+const none: WatchlistFilter = { symbols: null, patterns: null, tiers: null, minConfidence: null, minPriority: null };
+
+describe('WatchlistIndex', () => {
+  it('finds exactly what checking every watchlist of every owner finds, in each owner’s order', () => {
+    const rnd = random(7);
+    const owners = new Map<number, SavedWatchlist[]>();
+    const index = new WatchlistIndex<number, SavedWatchlist>();
+    let id = 0;
+    for (let owner = 0; owner < 60; owner++) {
+      const list = Array.from({ length: Math.floor(rnd() * 8) }, () => ({ id: ++id, filter: randomFilter(rnd) }));
+      owners.set(owner, list);
+      index.set(owner, list);
+    }
+    for (let i = 0; i < 2_000; i++) {
+      const d = randomDetection(rnd);
+      const expected = new Map<number, SavedWatchlist[]>();
+      for (const [owner, list] of owners) {
+        const matched = matchingWatchlists(list, d);
+        if (matched.length) expected.set(owner, matched);
+      }
+      expect(index.match(d)).toEqual(expected);
+    }
+  });
+
+  it('replaces an owner’s watchlists and forgets a deleted owner entirely', () => {
+    const index = new WatchlistIndex<string, SavedWatchlist>();
+    const aapl = { id: 1, filter: { ...none, symbols: ['AAPL'] } };
+    const daily = { id: 2, filter: { ...none, tiers: ['DAILY' as const] } };
+    const all = { id: 3, filter: none };
+    index.set('ann', [aapl, daily, all]);
+    const d: FilterableDetection = {
+      symbol: 'AAPL',
+      pattern: 'Doji',
+      tier: 'DAILY',
+      confidence: 0.5,
+      priority: 'LOW',
+      detectedAt: new Date(0),
+    };
+    expect(index.match(d).get('ann')).toEqual([aapl, daily, all]);
+
+    index.set('ann', [daily]);
+    expect(index.match(d).get('ann')).toEqual([daily]);
+    expect(index.match({ ...d, tier: 'COMBO' }).size).toBe(0);
+
+    index.delete('ann');
+    expect(index.match(d).size).toBe(0);
+    expect(index.owners).toBe(0);
+    // Nothing left filed under a symbol or tier either: a fresh owner sees only their own.
+    index.set('bob', [all]);
+    expect([...index.match(d).keys()]).toEqual(['bob']);
+  });
+
+  it('serves one owner with 50 watchlists of 500 symbols by lookup, not by comparing', () => {
+    let checked = 0;
+    // Counts how often a watchlist's predicate runs: only those filed under the symbol should.
+    const counting = (f: WatchlistFilter) => {
+      const compiled = compileFilter(f);
+      return {
+        filter: compiled.filter,
+        matches: (d: FilterableDetection) => {
+          checked++;
+          return compiled.matches(d);
+        },
+      };
+    };
+    const index = new WatchlistIndex<string, SavedWatchlist>(counting);
+    const big = Array.from({ length: 50 }, (_, w) => ({
+      id: w + 1,
+      filter: { ...none, symbols: Array.from({ length: 500 }, (_, s) => `S${w}X${s}`) },
+    }));
+    index.set('heavy', big);
+    index.set('light', [{ id: 999, filter: { ...none, symbols: ['AAPL'] } }]);
+    const d: FilterableDetection = {
+      symbol: 'AAPL',
+      pattern: 'Doji',
+      tier: 'DAILY',
+      confidence: 0.5,
+      priority: 'LOW',
+      detectedAt: new Date(0),
+    };
+    expect([...index.match(d).keys()]).toEqual(['light']);
+    expect(checked).toBe(1);
+    checked = 0;
+    expect(
+      index
+        .match({ ...d, symbol: 'S7X300' })
+        .get('heavy')!
+        .map((w) => w.id),
+    ).toEqual([8]);
+    expect(checked).toBe(1);
+  });
+});
