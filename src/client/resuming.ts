@@ -29,13 +29,13 @@ export interface ResumingOptions {
 export interface Session {
   client: Client;
   /** Call on each result: the connection works, so the next failure starts the backoff afresh. */
-  healthy(): void;
+  healthy: () => void;
   /** Sink for a subscription's `error`: stops on what retrying cannot cure, reconnects otherwise. */
-  failed(error: unknown): void;
+  failed: (error: unknown) => void;
   /** Sink for a subscription's `complete` (the server ended it): reconnects. */
-  ended(): void;
+  ended: () => void;
   /** Stops for good, reporting `error`. */
-  stop(error: unknown): void;
+  stop: (error: unknown) => void;
 }
 
 export interface Resuming {
