@@ -49,12 +49,16 @@ export function createSocketGuard(o: SocketGuardOptions): SocketGuard {
     if (checking || sockets.size === 0) return;
     checking = true;
     try {
-      const principals = [...sockets.values()].map((s) => s.principal);
-      const tokenIds = [...new Set(principals.flatMap((p) => (p.tokenId === null ? [] : [p.tokenId])))];
-      const userIds = [...new Set(principals.map((p) => p.userId))];
+      // The sockets open now. One admitted while the queries run is not in them, so it is not
+      // judged by answers that never asked about it (it was authenticated a moment ago).
+      const open = [...sockets.entries()];
+      const tokenIds = [...new Set(open.flatMap(([, s]) => (s.principal.tokenId === null ? [] : [s.principal.tokenId])))];
+      const userIds = [...new Set(open.map(([, s]) => s.principal.userId))];
       const [live, users] = await Promise.all([liveTokenIds(o.db, tokenIds), existingUsers(o.db, userIds)]);
       const now = Date.now();
-      for (const [socket, { principal: p }] of sockets) {
+      for (const [socket, entry] of open) {
+        if (sockets.get(socket) !== entry) continue; // closed meanwhile
+        const p = entry.principal;
         const role = users.get(p.userId);
         if (role === undefined) drop(socket, 'Forbidden: the user was deleted');
         else if (p.tokenId !== null && !live.has(p.tokenId)) drop(socket, 'Forbidden: the token was revoked or has expired');
