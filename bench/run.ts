@@ -23,6 +23,7 @@ import { cdfSvg, formatTable, machineFacts, pooled } from './lib/report.js';
 import { burst, fanOut, filtered, throughput, type DeliveryOutcome } from './scenarios/delivery.js';
 import { history } from './scenarios/history.js';
 import { memory } from './scenarios/memory.js';
+import { inbox } from './scenarios/inbox.js';
 import type { BenchContext, Row, ScenarioReport, System, Target } from './scenarios/types.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -159,6 +160,14 @@ async function main(options: Options): Promise<number> {
           warmupQueries: n['history-warmup'],
         }),
       memory: () => memory(ctx, { subscribers: n['memory-subscribers'], limitMb: n['memory-limit-mb'] }),
+      inbox: () =>
+        inbox(ctx, {
+          users: n['inbox-users'],
+          rate: n['inbox-rate'],
+          seconds: n['inbox-seconds'],
+          warmupSeconds: n['warmup-seconds'],
+          replay: n['inbox-replay'],
+        }),
     };
 
     for (const name of options.scenarios) {

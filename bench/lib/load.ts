@@ -71,13 +71,27 @@ export function makeSymbols(n: number): string[] {
   return out;
 }
 
+/** Event `i`'s confidence: 0.50 … 0.99, spread evenly (a fifth CRITICAL). */
+export const confidenceOf = (i: number) => 0.5 + ((i * 37) % 50) / 100;
+
+/** What a scenario publishes as event `i`: symbol, pattern, and optionally the tier hint. */
+export type EventOf = (i: number) => readonly [symbol: string, pattern: string, tier?: 'daily' | 'intraday' | 'combo'];
+
 /** A detection as the detection engine publishes it, stamped with its publish time. */
-export function detectionMessage(eventId: string, symbol: string, pattern: string, i: number, sentAtMs: number): string {
+export function detectionMessage(
+  eventId: string,
+  symbol: string,
+  pattern: string,
+  i: number,
+  sentAtMs: number,
+  tier?: string,
+): string {
   return JSON.stringify({
     event_id: eventId,
     symbol,
     pattern,
-    confidence: 0.5 + ((i * 37) % 50) / 100,
+    ...(tier ? { tier } : {}),
+    confidence: confidenceOf(i),
     timeframe: '1d',
     timestamp: sentAtMs / 1000,
     source: 'bench',
@@ -98,15 +112,27 @@ export interface SubscriberSet {
   dispose(): Promise<void>;
 }
 
+/** What subscriber `s` subscribes to, when it is not `patternAlert` with a symbol filter. */
+export interface SubscriberSpec {
+  query: string;
+  variables?: Record<string, unknown>;
+  /** Its own credential (default: the bench's). */
+  token?: string;
+  /** The event id in a result's data. */
+  eventIdOf(data: unknown): string | undefined;
+}
+
 /**
  * Opens one graphql-ws client per entry of `filters` (null = no filter), `concurrency` at a time,
- * each connected (connection_ack) and subscribed before this resolves.
+ * each connected (connection_ack) and subscribed before this resolves. `specOf` replaces the
+ * `patternAlert` subscription of every subscriber (`filters` then only counts them).
  */
 export async function openSubscribers(
   wsUrl: string,
   filters: (string[] | null)[],
   onData: (subscriber: number, eventId: string) => void,
   concurrency = 100,
+  specOf?: (s: number) => SubscriberSpec,
 ): Promise<SubscriberSet> {
   const clients: Client[] = [];
   const unsubscribes: (() => void)[] = [];
@@ -131,6 +157,11 @@ export async function openSubscribers(
 
   const open = async (s: number) => {
     const filter = filters[s] ?? null;
+    const spec: SubscriberSpec = specOf?.(s) ?? {
+      query: SUBSCRIPTION,
+      variables: filter ? { filter: { symbols: filter } } : {},
+      eventIdOf: (data) => (data as { patternAlert?: { eventId: string } } | null)?.patternAlert?.eventId,
+    };
     let connected!: () => void;
     let failed!: (err: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -143,7 +174,7 @@ export async function openSubscribers(
       webSocketImpl: WebSocket,
       lazy: false,
       retryAttempts: 0,
-      connectionParams,
+      connectionParams: spec.token ? { authorization: `Bearer ${spec.token}` } : connectionParams,
       // Closes are counted below; the default would print each one.
       onNonLazyError: () => undefined,
       on: {
@@ -165,11 +196,11 @@ export async function openSubscribers(
     clients.push(client);
     await ready;
     unsubscribes.push(
-      client.subscribe<{ patternAlert: { eventId: string } }>(
-        { query: SUBSCRIPTION, variables: filter ? { filter: { symbols: filter } } : {} },
+      client.subscribe(
+        { query: spec.query, variables: spec.variables ?? {} },
         {
           next: (result) => {
-            const id = result.data?.patternAlert?.eventId;
+            const id = spec.eventIdOf(result.data);
             if (id !== undefined) onData(s, id);
             if (result.errors?.length) report(`subscription error: ${result.errors[0]!.message}`);
           },
@@ -353,13 +384,7 @@ export class Publisher {
    * `n` events at `rate` per second, each scheduled at t0 + i/rate (absolute, so lateness does
    * not accumulate as drift); whatever is due is sent at once.
    */
-  async fixedRate(
-    channel: string,
-    n: number,
-    rate: number,
-    rec: DeliveryRecorder,
-    event: (i: number) => [string, string],
-  ): Promise<PublishResult> {
+  async fixedRate(channel: string, n: number, rate: number, rec: DeliveryRecorder, event: EventOf): Promise<PublishResult> {
     const lag = new Samples();
     const interval = 1000 / rate;
     const t0 = performance.now();
@@ -369,10 +394,10 @@ export class Publisher {
       const now = performance.now();
       const due = Math.min(n, Math.floor((now - t0) / interval) + 1);
       for (; i < due; i++) {
-        const [symbol, pattern] = event(i);
+        const [symbol, pattern, tier] = event(i);
         lag.push(performance.now() - (t0 + i * interval));
         const sent = rec.stamp(i);
-        sends.push(this.redis.publish(channel, detectionMessage(rec.eventId(i), symbol, pattern, i, sent)));
+        sends.push(this.redis.publish(channel, detectionMessage(rec.eventId(i), symbol, pattern, i, sent, tier)));
       }
       if (sends.length > 1000) await Promise.all(sends.splice(0));
       if (i < n) await sleep(Math.max(0, t0 + i * interval - performance.now()));
@@ -382,20 +407,14 @@ export class Publisher {
   }
 
   /** `n` events at once: one pipeline after another, not waiting in between. */
-  async burst(
-    channel: string,
-    n: number,
-    rec: DeliveryRecorder,
-    event: (i: number) => [string, string],
-    chunk = 1000,
-  ): Promise<PublishResult> {
+  async burst(channel: string, n: number, rec: DeliveryRecorder, event: EventOf, chunk = 1000): Promise<PublishResult> {
     const t0 = performance.now();
     const execs: Promise<unknown>[] = [];
     for (let start = 0; start < n; start += chunk) {
       const pipeline = this.redis.pipeline();
       for (let i = start; i < Math.min(n, start + chunk); i++) {
-        const [symbol, pattern] = event(i);
-        pipeline.publish(channel, detectionMessage(rec.eventId(i), symbol, pattern, i, rec.stamp(i)));
+        const [symbol, pattern, tier] = event(i);
+        pipeline.publish(channel, detectionMessage(rec.eventId(i), symbol, pattern, i, rec.stamp(i), tier));
       }
       execs.push(pipeline.exec());
     }
@@ -414,7 +433,7 @@ export class Publisher {
     batch: number,
     rate: number,
     rec: DeliveryRecorder,
-    event: (i: number) => [string, string],
+    event: EventOf,
     via: 'publish' | 'xadd' = 'publish',
   ): Promise<PublishResult> {
     const t0 = performance.now();
@@ -432,9 +451,9 @@ export class Publisher {
       const pipeline = this.redis.pipeline();
       const stop = rate > 0 ? Math.min(i + batch, Math.floor(((performance.now() - t0) * rate) / 1000) + 1) : i + batch;
       for (; i < stop; i++) {
-        const [symbol, pattern] = event(i);
+        const [symbol, pattern, tier] = event(i);
         if (rate > 0) lag.push(performance.now() - (t0 + (i * 1000) / rate));
-        const message = detectionMessage(rec.eventId(i), symbol, pattern, i, rec.stamp(i));
+        const message = detectionMessage(rec.eventId(i), symbol, pattern, i, rec.stamp(i), tier);
         if (via === 'xadd') pipeline.xadd(channel, '*', 'message', message);
         else pipeline.publish(channel, message);
       }

@@ -2,7 +2,7 @@
  * Command-line flags. `--quick` only changes the default numbers; every size is also a flag of
  * its own, and an explicit flag wins over both sets of defaults.
  */
-export const SCENARIOS = ['fan-out', 'filtered', 'throughput', 'burst', 'history', 'memory'] as const;
+export const SCENARIOS = ['fan-out', 'filtered', 'throughput', 'burst', 'history', 'memory', 'inbox'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 interface NumberFlag {
@@ -40,6 +40,10 @@ export const NUMBER_FLAGS = {
   'history-symbols': { full: 500, quick: 500, help: 'history: distinct symbols' },
   'history-days': { full: 30, quick: 30, help: 'history: detections spread over this many days' },
   'history-warmup': { full: 50, quick: 10, help: 'history: unmeasured requests per kind first' },
+  'inbox-users': { full: 1000, quick: 100, help: 'inbox: users with 10 watchlists and one myAlerts subscription each' },
+  'inbox-rate': { full: 500, quick: 200, help: 'inbox: detections per second' },
+  'inbox-seconds': { full: 10, quick: 2, help: 'inbox: seconds of publishing' },
+  'inbox-replay': { full: 1000, quick: 1000, help: 'inbox: missed alerts one user gets back on subscribing' },
   'memory-subscribers': { full: 5000, quick: 300, help: 'memory: idle subscribers on one API process' },
   'memory-limit-mb': { full: 400, quick: 400, help: 'memory: target resident size' },
 } satisfies Record<string, NumberFlag>;

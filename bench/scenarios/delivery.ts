@@ -4,7 +4,7 @@
  * publishes, then waits until everything expected has arrived (and, for Patternwire, is stored)
  * or nothing has moved for a while. Patternwire and the baseline alternate, run by run.
  */
-import { DeliveryRecorder, makeSymbols, openSubscribers, PATTERNS } from '../lib/load.js';
+import { DeliveryRecorder, makeSymbols, openSubscribers, PATTERNS, type EventOf, type SubscriberSpec } from '../lib/load.js';
 import { cpuSeconds } from '../lib/processes.js';
 import { loadavg } from 'node:os';
 import { distribution, round, Samples, sleep, wallNow, type Distribution } from '../lib/util.js';
@@ -16,13 +16,15 @@ type Load =
   | { kind: 'max'; seconds: number; batch: number; rate: number; via: 'xadd' | 'publish' }
   | { kind: 'burst'; events: number };
 
-interface DeliveryPlan {
+export interface DeliveryPlan {
   scenario: string;
   subscribers: number;
   /** The symbols subscriber `s` filters on (null: no filter). */
   filterOf: (s: number) => string[] | null;
-  /** Symbol and pattern of event `i`. */
-  eventOf: (i: number) => [string, string];
+  /** Symbol, pattern (and tier hint) of event `i`. */
+  eventOf: EventOf;
+  /** What each subscriber subscribes to, when not `patternAlert` filtered by `filterOf`. */
+  subscriberSpec?: (s: number) => SubscriberSpec;
   /** Whether subscriber `s` should receive event `i`. */
   matches: (s: number, i: number) => boolean;
   /** One warm-up event per symbol here reaches every subscriber. */
@@ -105,7 +107,7 @@ export interface DeliveryRun {
   sortedLatencies?: Float64Array;
 }
 
-async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan, run: number): Promise<DeliveryRun> {
+export async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan, run: number): Promise<DeliveryRun> {
   const { publisher } = ctx;
   const pw = target.pw;
   const tag = `${ctx.env.id}-${plan.scenario}-r${run}-${target.system === 'patternwire' ? 'pw' : 'bl'}`;
@@ -115,7 +117,7 @@ async function runDelivery(ctx: BenchContext, target: Target, plan: DeliveryPlan
 
   const rec = new DeliveryRecorder(tag, plan.subscribers, plan.matches);
   const filters = Array.from({ length: plan.subscribers }, (_, s) => plan.filterOf(s));
-  const subs = await openSubscribers(target.wsUrl, filters, rec.onDelivery);
+  const subs = await openSubscribers(target.wsUrl, filters, rec.onDelivery, 100, plan.subscriberSpec);
   try {
     // Warm-up: until every subscriber has had an event (its subscription is live end to end).
     const warmDeadline = Date.now() + 60_000;
@@ -350,7 +352,7 @@ function roundDist(d: Distribution): Distribution {
 }
 
 /** The figures of one run that the table aggregates. */
-function flatten(r: DeliveryRun): Record<string, number | null> {
+export function flatten(r: DeliveryRun): Record<string, number | null> {
   return {
     published: r.published,
     offeredPerSec: r.offeredPerSec,
@@ -453,11 +455,11 @@ async function runBoth(
 
 const fmtS = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(2)} s`);
 
-const COMMON: MetricDef[] = [
+export const COMMON: MetricDef[] = [
   { key: 'expected', label: 'deliveries expected', unit: '' },
   { key: 'delivered', label: 'delivered', unit: '' },
 ];
-const LOSS: MetricDef[] = [
+export const LOSS: MetricDef[] = [
   { key: 'lost', label: 'lost', unit: '', agg: 'sum', target: '0', check: zero },
   { key: 'duplicated', label: 'duplicated', unit: '', agg: 'sum', target: '0', check: zero },
   { key: 'unexpected', label: 'outside the filter / foreign', unit: '', agg: 'sum', target: '0', check: zero },
