@@ -1,11 +1,11 @@
 /**
  * A small client for `patternAlert` that never misses one: it remembers the last detection id
  * it delivered and, whenever the connection drops or the server ends the subscription, opens a
- * new one with `after` set to that id, with exponential backoff. It depends only on the
+ * new one with `after` set to that id, with exponential backoff (the loop in ./resuming.ts). It depends only on the
  * graphql-ws client, so it runs in Node (pass `webSocketImpl: WebSocket` from `ws`) and in
  * browsers (global WebSocket).
  */
-import { createClient, type Client } from 'graphql-ws';
+import { startResuming, type ConnectionState, type ResumingOptions, type Session } from './resuming.js';
 import type { PatternFilterOf } from '../schema/filter.js';
 
 /** The `PatternFilter` variable as sent: dates as ISO-8601 strings. */
@@ -16,16 +16,9 @@ export interface Alert {
   [field: string]: unknown;
 }
 
-export type AlertClientState = 'connecting' | 'live' | 'reconnecting' | 'closed';
+export type AlertClientState = ConnectionState;
 
-export interface AlertClientOptions {
-  /** ws:// or wss:// URL of `/graphql`. */
-  url: string;
-  /**
-   * The API token or JWT (contract §5), sent as `connectionParams.authorization`. A function is
-   * asked again on every reconnect, so a host application can hand over a renewed JWT.
-   */
-  credential?: string | (() => string | Promise<string>);
+export interface AlertClientOptions extends ResumingOptions {
   filter?: PatternFilterInput;
   /**
    * Start after this id (replaying what is stored after it). Null or absent means "from now":
@@ -34,12 +27,7 @@ export interface AlertClientOptions {
   after?: string | null;
   /** The fields to select; must include `id`. */
   selection?: string;
-  webSocketImpl?: unknown;
   onAlert(alert: Alert): void;
-  onStateChange?(state: AlertClientState): void;
-  /** A subscription error the server reported (e.g. a bad filter): the client stops. */
-  onError?(error: unknown): void;
-  backoff?: { initialMs?: number; maxMs?: number };
 }
 
 export interface AlertClient {
@@ -53,84 +41,29 @@ const DEFAULT_SELECTION =
   'id eventId symbol pattern confidence tier priority timeframe category price detectedAt receivedAt expiresAt source metadata';
 
 export function createAlertClient(o: AlertClientOptions): AlertClient {
-  const initialMs = o.backoff?.initialMs ?? 100;
-  const maxMs = o.backoff?.maxMs ?? 5_000;
   const query = `subscription PatternAlerts($filter: PatternFilter, $after: ID) {
     patternAlert(filter: $filter, after: $after) { ${o.selection ?? DEFAULT_SELECTION} }
   }`;
   let lastId: string | null = o.after ?? null;
-  let state: AlertClientState = 'connecting';
-  let closed = false;
-  let attempt = 0;
-  let client: Client | null = null;
-  let retryTimer: ReturnType<typeof setTimeout> | null = null;
 
-  const setState = (s: AlertClientState) => {
-    if (state === s) return;
-    state = s;
-    o.onStateChange?.(s);
-  };
-
-  function scheduleReconnect() {
-    if (closed) return;
-    setState('reconnecting');
-    const delay = Math.min(initialMs * 2 ** attempt, maxMs) * (0.5 + Math.random() / 2);
-    attempt++;
-    retryTimer = setTimeout(connect, delay);
-  }
-
-  function connect() {
-    retryTimer = null;
-    if (closed) return;
-    const current = createClient({
-      url: o.url,
-      webSocketImpl: o.webSocketImpl,
-      lazy: false,
-      // This client owns reconnection, so each new socket subscribes with the newest `after`.
-      retryAttempts: 0,
-      keepAlive: 10_000,
-      // The subscription's error sink below handles a failed or closed socket; graphql-ws's
-      // default for a non-lazy client would also console.error every failed attempt.
-      onNonLazyError: () => undefined,
-      on: { connected: () => setState('live') },
-      connectionParams: async () => {
-        const credential = typeof o.credential === 'function' ? await o.credential() : o.credential;
-        return credential ? { authorization: `Bearer ${credential}` } : {};
-      },
-    });
-    client = current;
-    let finished = false;
-    const finish = (reconnect: boolean, error?: unknown) => {
-      if (finished) return;
-      finished = true;
-      void current.dispose();
-      if (client === current) client = null;
-      if (error !== undefined) o.onError?.(error);
-      if (reconnect) scheduleReconnect();
-      else setState('closed');
-    };
+  function run(session: Session) {
     const subscribe = () =>
-      current.subscribe<{ patternAlert: Alert }>(
+      session.client.subscribe<{ patternAlert: Alert }>(
         { query, variables: { filter: o.filter ?? null, after: lastId } },
         {
           next: (result) => {
-            if (result.errors?.length) {
-              // The server rejected the subscription itself (bad input): retrying cannot help.
-              finish(false, result.errors);
-              return;
-            }
+            // The server rejected the subscription itself (bad input): retrying cannot help.
+            if (result.errors?.length) return session.stop(result.errors);
             const alert = result.data?.patternAlert;
             if (!alert) return;
-            attempt = 0;
+            session.healthy();
             // Replay is oldest first and live follows in id order; never move the cursor back.
             if (lastId === null || BigInt(alert.id) > BigInt(lastId)) lastId = alert.id;
             o.onAlert(alert);
           },
-          // GraphQL errors (an invalid selection) and a refused credential (4403) cannot be cured
-          // by retrying; anything else is the socket closing or failing: resume from the last id.
-          error: (err) => (Array.isArray(err) || isForbidden(err) ? finish(false, err) : finish(true)),
-          // The server ended the subscription (e.g. shutting down): resume too.
-          complete: () => finish(true),
+          error: session.failed,
+          // The server ended the subscription (e.g. shutting down): resume.
+          complete: session.ended,
         },
       );
 
@@ -141,16 +74,15 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
     // Live only: start from the newest stored id rather than from "whenever the server
     // registers the subscription", so a reconnect before the first alert still resumes exactly.
     let head: string | null = null;
-    current.subscribe<{ patterns: { nodes: { id: string }[] } }>(
+    session.client.subscribe<{ patterns: { nodes: { id: string }[] } }>(
       { query: '{ patterns(first: 1) { nodes { id } } }' },
       {
         next: (result) => {
           head = result.data?.patterns.nodes[0]?.id ?? '0';
         },
-        error: (err) => (Array.isArray(err) || isForbidden(err) ? finish(false, err) : finish(true)),
+        error: session.failed,
         complete: () => {
-          if (finished) return;
-          if (head === null) return finish(true);
+          if (head === null) return session.ended();
           lastId = head;
           subscribe();
         },
@@ -158,25 +90,10 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
     );
   }
 
-  connect();
-
+  const connection = startResuming(o, run);
   return {
     lastId: () => lastId,
-    state: () => state,
-    async close() {
-      closed = true;
-      if (retryTimer) clearTimeout(retryTimer);
-      const c = client;
-      client = null;
-      setState('closed');
-      await c?.dispose();
-    },
+    state: () => connection.state(),
+    close: () => connection.close(),
   };
-}
-
-/** graphql-ws's Forbidden close: no, a bad, a revoked or an expired credential. */
-export const FORBIDDEN_CLOSE_CODE = 4403;
-
-function isForbidden(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === FORBIDDEN_CLOSE_CODE;
 }
