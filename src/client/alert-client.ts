@@ -48,7 +48,7 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
 
   function run(session: Session) {
     const subscribe = () =>
-      session.client.subscribe<{ patternAlert: Alert }>(
+      session.subscribe<{ patternAlert: Alert }>(
         { query, variables: { filter: o.filter ?? null, after: lastId } },
         {
           next: (result) => {
@@ -74,7 +74,7 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
     // Live only: start from the newest stored id rather than from "whenever the server
     // registers the subscription", so a reconnect before the first alert still resumes exactly.
     let head: string | null = null;
-    session.client.subscribe<{ patterns: { nodes: { id: string }[] } }>(
+    session.subscribe<{ patterns: { nodes: { id: string }[] } }>(
       { query: '{ patterns(first: 1) { nodes { id } } }' },
       {
         next: (result) => {

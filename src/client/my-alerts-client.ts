@@ -121,7 +121,7 @@ export function createMyAlertsClient(o: MyAlertsClientOptions): MyAlertsClient {
   function run(session: Session) {
     // What could not be sent before goes first, so this subscription's replay leaves it out.
     const subscribe = () =>
-      session.client.subscribe<{ myAlerts: MyAlert }>(
+      session.subscribe<{ myAlerts: MyAlert }>(
         { query },
         {
           next: (result) => {

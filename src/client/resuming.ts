@@ -27,7 +27,12 @@ export interface ResumingOptions {
 
 /** One connection, as `run` sees it. */
 export interface Session {
-  client: Client;
+  /**
+   * `client.subscribe`, remembered so that `close()` ends the operation before disposing the
+   * client (graphql-ws would otherwise still send a subscribe it had queued, on a socket that
+   * dispose() just closed; a browser logs that as an error). Nothing is sent once closed.
+   */
+  subscribe: Client['subscribe'];
   /** Call on each result: the connection works, so the next failure starts the backoff afresh. */
   healthy: () => void;
   /** Sink for a subscription's `error`: stops on what retrying cannot cure, reconnects otherwise. */
@@ -62,6 +67,8 @@ export function startResuming(o: ResumingOptions, run: (session: Session) => voi
   let closed = false;
   let attempt = 0;
   let current: Client | null = null;
+  /** Ends the operations open on `current`. */
+  const operations = new Set<() => void>();
   let retryTimer: ReturnType<typeof setTimeout> | null = null;
 
   const setState = (s: ConnectionState) => {
@@ -103,13 +110,24 @@ export function startResuming(o: ResumingOptions, run: (session: Session) => voi
       if (finished) return;
       finished = true;
       void client.dispose();
-      if (current === client) current = null;
+      if (current === client) {
+        current = null;
+        operations.clear();
+      }
       if (error !== undefined) o.onError?.(error);
       if (reconnect) scheduleReconnect();
       else setState('closed');
     };
     run({
-      client,
+      subscribe: (payload, sink) => {
+        if (closed) return () => undefined;
+        const end = client.subscribe(payload, sink);
+        operations.add(end);
+        return () => {
+          operations.delete(end);
+          end();
+        };
+      },
       healthy: () => void (attempt = 0),
       failed: (err) => (isFatal(err) ? finish(false, err) : finish(true)),
       ended: () => finish(true),
@@ -128,6 +146,8 @@ export function startResuming(o: ResumingOptions, run: (session: Session) => voi
       const c = current;
       current = null;
       setState('closed');
+      for (const end of [...operations]) end();
+      operations.clear();
       await c?.dispose();
     },
   };
