@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOG_LEVELS } from '../lib/logger.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../lib/logger.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -102,6 +102,7 @@ const envSchema = z
     REJECT_RETENTION_DAYS: z.coerce.number().positive().default(7),
     REJECT_MAX_ROWS: positiveInt(100_000),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    LOG_FORMAT: z.enum(LOG_FORMATS).default('auto'),
     // Identity (contract §5)
     AUTH_MODE: z.enum(['required', 'off']).default('required'),
     AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 needs 256 bits)').optional(),
@@ -171,6 +172,8 @@ export interface Config {
   /** A job retrying for longer than this makes the pipeline `degraded`. */
   retryAlertMs: number;
   logLevel: Env['LOG_LEVEL'];
+  /** JSON lines, pino-pretty's lines, or `auto`: pretty when stdout is a terminal. */
+  logFormat: Env['LOG_FORMAT'];
   auth: {
     mode: 'required' | 'off';
     jwt: { secret: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
@@ -246,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriberQueueLimit: e.SUBSCRIBER_QUEUE_LIMIT,
     retryAlertMs: e.PIPELINE_RETRY_ALERT_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     auth: {
       mode: e.AUTH_MODE,
       jwt: {
