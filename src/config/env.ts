@@ -117,6 +117,8 @@ const envSchema = z
     CORS_ORIGINS: originList,
     HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
     HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+    // Operations (contract §8): where a worker or an ingest serves GET /metrics.
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     ...limitSchema,
   })
   .superRefine((e, ctx) => {
@@ -190,6 +192,8 @@ export interface Config {
   http: { corsOrigins: string[]; headersTimeoutMs: number; requestTimeoutMs: number };
   /** Contract §5's per-operation, per-request and per-socket limits (`LIMIT_VARIABLES`). */
   limits: Limits;
+  /** A process without the API serves `GET /metrics` here (unset: it serves none). */
+  metricsPort: number | undefined;
 }
 
 export interface Channels {
@@ -275,5 +279,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     },
     limits: Object.fromEntries(Object.entries(LIMIT_VARIABLES).map(([key, variable]) => [key, e[variable]])) as Limits,
+    metricsPort: e.METRICS_PORT,
   };
 }

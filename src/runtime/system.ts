@@ -8,6 +8,8 @@ import { createPubSub, type AlertPubSub } from '../pubsub/pubsub.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
 import { createRateLimit } from '../redis/rate-limit.js';
 import { createAuthenticator } from '../auth/authenticator.js';
+import { enableProcessMetrics, watchQueues } from '../metrics/metrics.js';
+import { serveMetrics } from '../metrics/http.js';
 import { createDetectionWriter } from '../workers/store/detection-writer.js';
 import { createPubSubReader, type Reader } from '../workers/ingest/pubsub-reader.js';
 import { createJobIntake } from '../workers/ingest/job-intake.js';
@@ -66,6 +68,15 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   );
   lifecycle.defer('queues', () => queues.close());
 
+  // Contract §8: every process counts; the API serves /metrics, a worker or an ingest METRICS_PORT.
+  enableProcessMetrics();
+  lifecycle.defer('queue metrics', watchQueues([queues.detections, queues.control, queues.rejects]));
+  if (config.metricsPort !== undefined && !roles.api) {
+    const metrics = await serveMetrics(config.metricsPort, config.host);
+    lifecycle.defer('metrics port', () => metrics.close());
+    logger.info(`[metrics] Prometheus metrics at http://${config.host}:${metrics.port}/metrics`);
+  }
+
   let pubsub: AlertPubSub | null = null;
   if (roles.api || roles.worker) {
     pubsub = createPubSub(
@@ -98,6 +109,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
         pubsub,
         detections: createDetectionWriter({ database, pubsub }),
         channels: config.channels,
+        logger,
       }),
       processRejects: (job) => rejects.process(job),
       logger,
