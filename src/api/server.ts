@@ -28,6 +28,7 @@ import type { RateLimit } from '../redis/rate-limit.js';
 import { bearerCredential } from '../domain/credentials.js';
 import { createRequestGate } from './request-auth.js';
 import { createSocketGuard, POLICY_CLOSE_CODE } from './socket-guard.js';
+import type { Sessions } from '../auth/sessions.js';
 import { slowConsumerCloses } from '../metrics/metrics.js';
 import { countWebSockets, subscriptionMetrics, useGraphqlMetrics } from './api-metrics.js';
 import { createOperationsRoutes } from './operations.js';
@@ -42,6 +43,8 @@ export interface ApiServerOptions {
   /** The producer connection, pinged by /healthz. */
   redis: RedisClient;
   auth: Authenticator;
+  /** Admin sessions (the `/admin/queues` cookie), see ../auth/sessions.ts. */
+  sessions: Sessions;
   /** Requests per credential, shared by every API process. */
   rateLimit: { limit: RateLimit; perSecond: number; burst: number };
   /** WebSockets one user may hold open on this process, and how often their credentials are checked again. */
@@ -149,7 +152,15 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     burst: o.rateLimit.burst,
     send: sendJson,
   });
-  const operations = createOperationsRoutes({ gate, send: sendJson });
+  const operations = createOperationsRoutes({
+    auth: o.auth,
+    gate,
+    sessions: o.sessions,
+    queues: o.queues,
+    rules: o.http,
+    logger,
+    send: sendJson,
+  });
   const guard = createSocketGuard({
     db: o.database.db,
     maxPerUser: o.sockets.maxPerUser,
@@ -175,7 +186,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       if (principal) await yoga.handle(req, res, { principal });
       return;
     }
-    // /metrics (contract §8)
+    // /metrics, /session, /admin/queues (contract §8)
     if (await operations(req, res, url.pathname)) return;
     if (url.pathname === '/healthz') {
       const problems = await checkDependencies(o);

@@ -8,6 +8,7 @@ import { createPubSub, type AlertPubSub } from '../pubsub/pubsub.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
 import { createRateLimit } from '../redis/rate-limit.js';
 import { createAuthenticator } from '../auth/authenticator.js';
+import { createSessions } from '../auth/sessions.js';
 import { enableProcessMetrics, watchQueues } from '../metrics/metrics.js';
 import { serveMetrics } from '../metrics/http.js';
 import { createDetectionWriter } from '../workers/store/detection-writer.js';
@@ -131,6 +132,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       retryAlertMs: config.retryAlertMs,
       redis: producer,
       auth: createAuthenticator({ db: database.db, mode: config.auth.mode, jwt: config.auth.jwt, logger }),
+      sessions: createSessions({ redis: producer, db: database.db, prefix: config.queuePrefix }),
       rateLimit: {
         limit: createRateLimit(producer, {
           prefix: config.queuePrefix,
