@@ -69,6 +69,8 @@ const SECRETS: readonly [RegExp, string | Replacer][] = [
   [new RegExp(`pw_${B64URL}{32,}`, 'g'), 'pw_[redacted]'],
   // A JWT: base64url JSON header (`{"` is `eyJ`), payload and signature (empty for alg none).
   [new RegExp(`eyJ${B64URL}{4,}\\.${B64URL}{4,}\\.${B64URL}*`, 'g'), '[redacted JWT]'],
+  // A URL's user and password (`smtp://user:pass@host`, `postgres://app:secret@db`): the host stays.
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*:[^\s/?#@]*@/gi, '$1[redacted]@'],
   // `Bearer <credential>`, whatever the credential (RFC 6750's token68). "Bearer token" is left alone.
   [/\b(Bearer)\s+[A-Za-z0-9._~+/-]{8,}=*/gi, '$1 [redacted]'],
   // An Authorization header's value (`authorization: Basic …`, `"authorization":"…"`), scheme and all.

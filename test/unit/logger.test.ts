@@ -63,6 +63,19 @@ describe('log fields', () => {
     expect(JSON.stringify(lines)).not.toContain(TOKEN);
   });
 
+  it('redacts the user and password of a URL, in messages and fields, and keeps its host', () => {
+    const { lines, logger } = capture();
+    logger.warn('SMTP failed at smtp://mailer:s3cr3t@mail.example:587 (refused)', {
+      target: 'https://hook:pa55@hooks.example/in?x=1',
+      url: 'postgres://127.0.0.1:5432/test',
+    });
+    expect(lines[0]!.message).toBe('SMTP failed at smtp://[redacted]@mail.example:587 (refused)');
+    expect(lines[0]!.fields).toEqual({
+      target: 'https://[redacted]@hooks.example/in?x=1',
+      url: 'postgres://127.0.0.1:5432/test',
+    });
+  });
+
   it('never lets a field overwrite a key of the line itself', () => {
     const { lines, logger } = capture();
     logger.info('m', { level: 'error', msg: 'other', time: 1, pid: 2, hostname: 'x' });
