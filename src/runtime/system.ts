@@ -76,6 +76,8 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
     const metrics = await serveMetrics(config.metricsPort, config.host);
     lifecycle.defer('metrics port', () => metrics.close());
     logger.info(`[metrics] Prometheus metrics at http://${config.host}:${metrics.port}/metrics`);
+  } else if (config.metricsPort !== undefined) {
+    logger.warn('[metrics] METRICS_PORT is not used by a process with the API: its /metrics is on the API port (ADMIN)');
   }
 
   let pubsub: AlertPubSub | null = null;
