@@ -6,8 +6,8 @@ import { ADMIN_USAGE, runAdminCommand, UsageError } from './runtime/admin-comman
 import { runDemo } from './demo.js';
 import { createLifecycle, exitOnSignals } from './lib/lifecycle.js';
 import { ensureLocalRedis, RedisUnavailableError } from './runtime/local-redis.js';
-import { createLogger } from './lib/logger.js';
-import { startSystem, type Roles } from './runtime/system.js';
+import { createLogger, processSink } from './lib/logger.js';
+import type { Roles } from './runtime/system.js';
 
 const USAGE = `usage: patternwire <command>
 
@@ -30,7 +30,8 @@ const ROLES: Record<string, Roles> = {
 
 async function serve(command: string, config: Config): Promise<void> {
   const roles = ROLES[command]!;
-  const logger = createLogger(config.logLevel);
+  // Every line says which role wrote it (contract §8); `all` plays every role in one process.
+  const logger = createLogger(config.logLevel, processSink(config.logFormat)).child({ role: command });
   const log = logger.info;
   if (command !== 'all' && !config.databaseUrl && (roles.api || roles.worker)) {
     // PGlite is one process's file: separate processes must share a real PostgreSQL.
@@ -45,6 +46,9 @@ async function serve(command: string, config: Config): Promise<void> {
     if (stopRedis) lifecycle.defer('private redis-server', stopRedis);
   }
   try {
+    // Loaded here, not at the top: `users`, `tokens` and `migrate` need none of the roles' modules
+    // (yoga, BullMQ, prom-client, …), and each command is a process of its own.
+    const { startSystem } = await import('./runtime/system.js');
     const system = await startSystem(config, roles, lifecycle, logger);
     const db = system.database
       ? system.database.kind === 'pglite'

@@ -6,6 +6,8 @@ import WebSocket from 'ws';
 import { createDisposers, createTestEnv } from './utils/env.js';
 import type { GcApiReply, GcApiRequest } from './utils/gc-api.js';
 import { gql } from './utils/graphql.js';
+import { scrape, sumOf } from './utils/metrics.js';
+import { waitFor } from './utils/wait.js';
 import { childEnv, PROJECT_ROOT } from './utils/processes.js';
 
 /**
@@ -265,6 +267,7 @@ describe('subscriptions are released when the client goes away', () => {
       expect(end.heapUsed - base.heapUsed, `heap after GC grew from ${MB(base.heapUsed)} to ${MB(end.heapUsed)}`).toBeLessThan(
         HEAP_SLACK,
       );
+      await expectGaugesAtZero(['patternwire_subscriptions', 'patternwire_websocket_connections']);
     },
   );
 
@@ -280,5 +283,17 @@ describe('subscriptions are released when the client goes away', () => {
     expect(end.heapUsed - base.heapUsed, `heap after GC grew from ${MB(base.heapUsed)} to ${MB(end.heapUsed)}`).toBeLessThan(
       HEAP_SLACK,
     );
+    await expectGaugesAtZero(['patternwire_subscriptions']);
   });
 });
+
+/** Each subscription (and socket) that left the hub left the metrics too (contract §8): no count drifts. */
+async function expectGaugesAtZero(names: string[]): Promise<void> {
+  await waitFor(
+    async () => {
+      const s = await scrape(`${api.httpUrl}/metrics`);
+      return names.every((name) => sumOf(s, name) === 0);
+    },
+    { timeoutMs: 5_000, what: `${names.join(' and ')} back to 0` },
+  );
+}

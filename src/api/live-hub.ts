@@ -1,5 +1,5 @@
 import type { AlertPubSub } from '../pubsub/pubsub.js';
-import type { Topic, TopicValues } from '../schema/topics.js';
+import type { Detection, Topic, TopicValues } from '../schema/topics.js';
 import { createEventStream, type EventStream, type SlowConsumerError } from './event-stream.js';
 
 export interface LiveHub {
@@ -33,6 +33,25 @@ export interface LiveHubOptions {
 const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', 'systemHealth', 'watchlistsChanged'];
 
 /**
+ * Detections that arrived live (through a hub's Redis subscription), as opposed to rows a
+ * replay read from the database: only these are delivery-latency samples (contract §8). One
+ * entry per event, not per subscriber; an event leaves with the last reference to it.
+ */
+const liveDetections = new WeakSet<object>();
+
+/**
+ * The `storedAt` (ms) of a detection a hub received live, or of the one a live `myAlerts` Alert
+ * carries (./alert-router.ts); undefined for anything else (replays included).
+ */
+export function liveStoredAt(event: unknown): number | undefined {
+  if (typeof event !== 'object' || event === null) return undefined;
+  const detection = liveDetections.has(event) ? event : (event as { detection?: unknown }).detection;
+  return typeof detection === 'object' && detection !== null && liveDetections.has(detection)
+    ? (detection as Detection).storedAt.getTime()
+    : undefined;
+}
+
+/**
  * One Redis subscription per topic for the whole process, fanned out in memory. Filters run
  * here, before any GraphQL execution, so a detection nobody asked for costs one predicate
  * call per subscriber. A detection id seen before (a writer died after publishing, before moving
@@ -56,11 +75,14 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
     TOPICS.map((topic) =>
       pubsub.subscribe(topic, (message) => {
         if (topic === 'patternAlert') {
-          const id = (message as TopicValues['patternAlert']).id.toString();
+          const detection = message as TopicValues['patternAlert'];
+          const id = detection.id.toString();
           if (seen.has(id)) return;
           seen.add(id);
           // Sets iterate in insertion order: the first entry is the oldest.
           if (seen.size > dedupWindow) seen.delete(seen.values().next().value as string);
+          // A worker older than the storedAt field sends none (decoded as null): no sample then.
+          if (detection.storedAt instanceof Date) liveDetections.add(detection);
         }
         dispatch(topic, message);
       }),

@@ -11,6 +11,11 @@ import type { RateLimit } from '../redis/rate-limit.js';
 export interface RequestGate {
   /** The principal of the request, or null once a 401 or 429 has been sent. */
   admit(req: IncomingMessage, res: ServerResponse, shape: 'graphql' | 'rest'): Promise<Principal | null>;
+  /**
+   * The rate limit alone, for a principal known another way (an admin session's cookie): true
+   * when the request may go on, false once the 429 has been sent.
+   */
+  limit(req: IncomingMessage, res: ServerResponse, principal: Principal, shape: 'graphql' | 'rest'): Promise<boolean>;
 }
 
 export interface RequestGateOptions {
@@ -38,31 +43,35 @@ export function createRequestGate(o: RequestGateOptions): RequestGate {
       headers,
     );
 
+  async function limit(req: IncomingMessage, res: ServerResponse, p: Principal, shape: 'graphql' | 'rest'): Promise<boolean> {
+    // With AUTH_MODE=off everyone is the same anonymous user: count per address instead.
+    const key = p.credentialKey === 'anonymous' ? `ip:${req.socket.remoteAddress ?? '?'}` : p.credentialKey;
+    const taken = await o.rateLimit.take(key);
+    if (!taken.allowed) {
+      const seconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
+      refuse(
+        res,
+        shape,
+        429,
+        'RATE_LIMITED',
+        `Too many requests: at most ${o.perSecond} a second (bursts of ${o.burst}) per credential ` +
+          `(RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST); retry after ${seconds} s.`,
+        { 'Retry-After': String(seconds) },
+      );
+      return false;
+    }
+    return true;
+  }
+
   return {
+    limit,
     async admit(req, res, shape) {
       const result = await o.auth.authenticate(bearerCredential(req.headers.authorization));
       if (!result.ok) {
         refuse(res, shape, 401, 'UNAUTHENTICATED', `Not signed in: ${result.reason}.`, { 'WWW-Authenticate': 'Bearer' });
         return null;
       }
-      const p = result.principal;
-      // With AUTH_MODE=off everyone is the same anonymous user: count per address instead.
-      const key = p.credentialKey === 'anonymous' ? `ip:${req.socket.remoteAddress ?? '?'}` : p.credentialKey;
-      const taken = await o.rateLimit.take(key);
-      if (!taken.allowed) {
-        const seconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
-        refuse(
-          res,
-          shape,
-          429,
-          'RATE_LIMITED',
-          `Too many requests: at most ${o.perSecond} a second (bursts of ${o.burst}) per credential ` +
-            `(RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST); retry after ${seconds} s.`,
-          { 'Retry-After': String(seconds) },
-        );
-        return null;
-      }
-      return p;
+      return (await limit(req, res, result.principal, shape)) ? result.principal : null;
     },
   };
 }

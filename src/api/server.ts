@@ -29,6 +29,10 @@ import type { RateLimit } from '../redis/rate-limit.js';
 import { bearerCredential } from '../domain/credentials.js';
 import { createRequestGate } from './request-auth.js';
 import { createSocketGuard, POLICY_CLOSE_CODE } from './socket-guard.js';
+import type { Sessions } from '../auth/sessions.js';
+import { slowConsumerCloses } from '../metrics/metrics.js';
+import { countWebSockets, subscriptionMetrics, useGraphqlMetrics } from './api-metrics.js';
+import { createOperationsRoutes } from './operations.js';
 
 export interface ApiServerOptions {
   database: Database;
@@ -43,6 +47,8 @@ export interface ApiServerOptions {
   /** The producer connection, pinged by /healthz. */
   redis: RedisClient;
   auth: Authenticator;
+  /** Admin sessions (the `/admin/queues` cookie), see ../auth/sessions.ts. */
+  sessions: Sessions;
   /** Requests per credential, shared by every API process. */
   rateLimit: { limit: RateLimit; perSecond: number; burst: number };
   /** WebSockets one user may hold open on this process, and how often their credentials are checked again. */
@@ -117,12 +123,18 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       principal,
       onSlowConsumer: (error) => {
         if (!socket || socket.readyState !== socket.OPEN) return;
-        logger.warn(`[api] closing a slow WebSocket client: ${error.message}`);
+        logger.warn(`[api] closing a slow WebSocket client: ${error.message}`, { userId: principal.userId });
+        slowConsumerCloses.inc();
         socket.close(SLOW_CONSUMER_CLOSE_CODE, 'Too slow: events were queued past the limit; resume with after');
       },
     }),
     logging: false,
-    plugins: [useUserInputErrors(), useSharedSubscriptionExecution(), useLimits(limits)],
+    plugins: [
+      useUserInputErrors(),
+      useSharedSubscriptionExecution(subscriptionMetrics()),
+      useLimits(limits),
+      useGraphqlMetrics(),
+    ],
     maxRequestBodySize: limits.bodyBytes,
     maskedErrors: {
       maskError(error, message, isDev) {
@@ -152,6 +164,15 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     burst: o.rateLimit.burst,
     send: sendJson,
   });
+  const operations = createOperationsRoutes({
+    auth: o.auth,
+    gate,
+    sessions: o.sessions,
+    queues: o.queues,
+    rules: o.http,
+    logger,
+    send: sendJson,
+  });
   const guard = createSocketGuard({
     db: o.database.db,
     maxPerUser: o.sockets.maxPerUser,
@@ -161,7 +182,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
 
   const server: Server = createServer(serverTimeouts(o.http), (req, res) => {
     route(req, res).catch((err: Error) => {
-      logger.error(`[api] ${req.method} ${req.url} failed: ${err.stack ?? err.message}`);
+      logger.error(`[api] ${req.method} ${req.url} failed: ${err.stack ?? err.message}`, { method: req.method, path: req.url });
       if (!res.headersSent) sendJson(res, 500, { error: 'internal server error' });
       else res.destroy();
     });
@@ -177,6 +198,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       if (principal) await yoga.handle(req, res, { principal });
       return;
     }
+    // /metrics, /session, /admin/queues (contract §8)
+    if (await operations(req, res, url.pathname)) return;
     if (url.pathname === '/healthz') {
       const problems = await checkDependencies(o);
       sendJson(res, problems.length ? 503 : 200, problems.length ? { status: 'down', reasons: problems } : { status: 'ok' });
@@ -208,6 +231,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     verifyClient: verifyUpgradeOrigin(o.http),
     ...webSocketLimits(limits),
   });
+  countWebSockets(wss);
   const wsServer = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       // Contract §5: the credential comes in connection_init; without a good one graphql-ws

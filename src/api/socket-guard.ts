@@ -41,7 +41,8 @@ export function createSocketGuard(o: SocketGuardOptions): SocketGuard {
   let checking = false;
 
   const drop = (socket: WebSocket, reason: string) => {
-    o.logger.info(`[api] closing a WebSocket of user ${sockets.get(socket)?.principal.name ?? '?'}: ${reason}`);
+    const p = sockets.get(socket)?.principal;
+    o.logger.info(`[api] closing a WebSocket of user ${p?.name ?? '?'}: ${reason}`, { userId: p?.userId, tokenId: p?.tokenId });
     socket.close(FORBIDDEN_CLOSE_CODE, reason);
   };
 

@@ -63,7 +63,7 @@ export function createAuthenticator(o: AuthenticatorOptions): Authenticator {
     if (now - (touched.get(token.id) ?? 0) >= TOUCH_EVERY_MS) {
       touched.set(token.id, now);
       void touchToken(o.db, token.id).catch((err: Error) =>
-        o.logger.warn(`[auth] could not record a token's use: ${err.message}`),
+        o.logger.warn(`[auth] could not record a token's use: ${err.message}`, { tokenId: token.id, userId: token.user.id }),
       );
     }
     return {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOG_LEVELS } from '../lib/logger.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../lib/logger.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -103,6 +103,7 @@ const envSchema = z
     REJECT_RETENTION_DAYS: z.coerce.number().positive().default(7),
     REJECT_MAX_ROWS: positiveInt(100_000),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    LOG_FORMAT: z.enum(LOG_FORMATS).default('auto'),
     // Identity (contract §5)
     AUTH_MODE: z.enum(['required', 'off']).default('required'),
     AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 needs 256 bits)').optional(),
@@ -117,6 +118,8 @@ const envSchema = z
     CORS_ORIGINS: originList,
     HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
     HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+    // Operations (contract §8): where a worker or an ingest serves GET /metrics.
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     ...limitSchema,
   })
   .superRefine((e, ctx) => {
@@ -174,6 +177,8 @@ export interface Config {
   /** A job retrying for longer than this makes the pipeline `degraded`. */
   retryAlertMs: number;
   logLevel: Env['LOG_LEVEL'];
+  /** JSON lines, pino-pretty's lines, or `auto`: pretty when stdout is a terminal. */
+  logFormat: Env['LOG_FORMAT'];
   auth: {
     mode: 'required' | 'off';
     jwt: { secret: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
@@ -190,6 +195,8 @@ export interface Config {
   http: { corsOrigins: string[]; headersTimeoutMs: number; requestTimeoutMs: number };
   /** Contract §5's per-operation, per-request and per-socket limits (`LIMIT_VARIABLES`). */
   limits: Limits;
+  /** A process without the API serves `GET /metrics` here (unset: it serves none). */
+  metricsPort: number | undefined;
 }
 
 export interface Channels {
@@ -250,6 +257,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inboxReplayMax: e.INBOX_REPLAY_MAX,
     retryAlertMs: e.PIPELINE_RETRY_ALERT_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     auth: {
       mode: e.AUTH_MODE,
       jwt: {
@@ -275,5 +283,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     },
     limits: Object.fromEntries(Object.entries(LIMIT_VARIABLES).map(([key, variable]) => [key, e[variable]])) as Limits,
+    metricsPort: e.METRICS_PORT,
   };
 }

@@ -99,6 +99,12 @@ export interface Publication {
   more: boolean;
 }
 
+/** What `storeForPublication` stored, beside what to publish. */
+export interface StoredBatch extends Publication {
+  /** The `event_id`s of the rows this statement inserted (the others were stored before). */
+  inserted: string[];
+}
+
 const PUBLICATION_PAGE = 1_000;
 
 /**
@@ -111,17 +117,18 @@ const PUBLICATION_PAGE = 1_000;
  * single-detection write on an idle machine). Its CTEs read the snapshot from before the insert,
  * so `left_behind` holds only rows committed earlier.
  */
-export async function storeForPublication(db: DrizzleDb, items: readonly DetectionToStore[]): Promise<Publication> {
-  if (items.length === 0) return findUnpublished(db);
+export async function storeForPublication(db: DrizzleDb, items: readonly DetectionToStore[]): Promise<StoredBatch> {
+  if (items.length === 0) return { ...(await findUnpublished(db)), inserted: [] };
   const result = await db.execute(storeForPublicationSql(items));
   const raw = (result as { rows: (RawDetectionRow & { fresh: boolean })[] }).rows;
+  const inserted = raw.filter((r) => r.fresh).map((r) => r.event_id);
   const byId = (a: DetectionRow, b: DetectionRow) => a.id - b.id;
   const leftBehind = raw
     .filter((r) => !r.fresh)
     .map(fromRaw)
     .sort(byId);
   // A full page means more may wait below this batch's ids: publish that page alone, in order.
-  if (leftBehind.length === PUBLICATION_PAGE) return { rows: leftBehind, more: true };
+  if (leftBehind.length === PUBLICATION_PAGE) return { rows: leftBehind, more: true, inserted };
   return {
     rows: [
       ...leftBehind,
@@ -131,6 +138,7 @@ export async function storeForPublication(db: DrizzleDb, items: readonly Detecti
         .sort(byId),
     ],
     more: false,
+    inserted,
   };
 }
 

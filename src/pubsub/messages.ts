@@ -1,7 +1,7 @@
 /**
  * The wire form of each topic's value, and the two mappers: `encode` before PUBLISH, `decode`
  * once per message per API process (so every subscriber shares one decoded object). Only the
- * fields listed here cross Redis; whatever else a value carries (a row's `storedAt`) stays home.
+ * fields listed here cross Redis; whatever else a value carries stays home.
  */
 import type { Topic, TopicValues } from '../schema/topics.js';
 
@@ -28,6 +28,7 @@ const FIELDS: { [T in Topic]: Fields<TopicValues[T]> } = {
     expiresAt: 'date',
     source: 'value',
     metadata: 'value',
+    storedAt: 'date',
   },
   backtestProgress: {
     jobId: 'value',

@@ -48,7 +48,7 @@ export function createQueues(connection: RedisClient, settings: QueueSettings, l
   const all = [detections, control, rejects] as Queue[];
   // Without a listener BullMQ prints every reconnect failure in full, past LOG_LEVEL.
   const report = throttled(logger.error);
-  for (const q of all) q.on('error', (err) => report(`[queue:${q.name}] ${err.message}`));
+  for (const q of all) q.on('error', (err) => report(`[queue:${q.name}] ${err.message}`, { queue: q.name }));
   return {
     detections,
     control,

@@ -9,6 +9,9 @@ import { createPubSub, type AlertPubSub } from '../pubsub/pubsub.js';
 import { createRedis, waitForRedis } from '../redis/connections.js';
 import { createRateLimit } from '../redis/rate-limit.js';
 import { createAuthenticator } from '../auth/authenticator.js';
+import { createSessions } from '../auth/sessions.js';
+import { enableProcessMetrics, watchQueues } from '../metrics/metrics.js';
+import { serveMetrics } from '../metrics/http.js';
 import { createDetectionWriter } from '../workers/store/detection-writer.js';
 import { createPubSubReader, type Reader } from '../workers/ingest/pubsub-reader.js';
 import { createJobIntake } from '../workers/ingest/job-intake.js';
@@ -67,6 +70,17 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
   );
   lifecycle.defer('queues', () => queues.close());
 
+  // Contract §8: every process counts; the API serves /metrics, a worker or an ingest METRICS_PORT.
+  enableProcessMetrics();
+  lifecycle.defer('queue metrics', watchQueues([queues.detections, queues.control, queues.rejects]));
+  if (config.metricsPort !== undefined && !roles.api) {
+    const metrics = await serveMetrics(config.metricsPort, config.host);
+    lifecycle.defer('metrics port', () => metrics.close());
+    logger.info(`[metrics] Prometheus metrics at http://${config.host}:${metrics.port}/metrics`);
+  } else if (config.metricsPort !== undefined) {
+    logger.warn('[metrics] METRICS_PORT is not used by a process with the API: its /metrics is on the API port (ADMIN)');
+  }
+
   let pubsub: AlertPubSub | null = null;
   if (roles.api || roles.worker) {
     pubsub = createPubSub(
@@ -99,6 +113,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
         pubsub,
         detections: createDetectionWriter({ database, pubsub }),
         channels: config.channels,
+        logger,
       }),
       processRejects: (job) => rejects.process(job),
       logger,
@@ -130,6 +145,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       retryAlertMs: config.retryAlertMs,
       redis: producer,
       auth: createAuthenticator({ db: database.db, mode: config.auth.mode, jwt: config.auth.jwt, logger }),
+      sessions: createSessions({ redis: producer, db: database.db, prefix: config.queuePrefix }),
       rateLimit: {
         limit: createRateLimit(producer, {
           prefix: config.queuePrefix,

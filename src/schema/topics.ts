@@ -23,6 +23,11 @@ export interface Detection {
   expiresAt: Date | null;
   source: string;
   metadata: JsonObject | null;
+  /**
+   * When PostgreSQL stored it (the row's `stored_at`: the writer's transaction start). Not a
+   * GraphQL field; the API measures delivery latency from it (contract §8).
+   */
+  storedAt: Date;
 }
 
 export interface BacktestProgress {

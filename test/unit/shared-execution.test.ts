@@ -2,6 +2,7 @@ import { parse } from 'graphql';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
 import { useSharedSubscriptionExecution } from '../../src/api/shared-execution.js';
+import type { SubscriptionObserver } from '../../src/api/api-metrics.js';
 import { waitFor } from '../utils/wait.js';
 
 /** A tiny schema whose field resolver counts its calls, and a source all subscribers share. */
@@ -115,5 +116,32 @@ describe('useSharedSubscriptionExecution', () => {
     s.emit({ id: '1' });
     await Promise.all(pending);
     expect(s.executions()).toBe(5);
+  });
+
+  it('tells the observer of each subscription opened, each event once the next is asked for, and the end', async () => {
+    const calls: string[] = [];
+    const observer: SubscriptionObserver = {
+      opened: (args) => {
+        calls.push(`opened ${args.operationName ?? '-'}`);
+        return { delivered: (e) => calls.push(`delivered ${(e as { id: string }).id}`), closed: () => calls.push('closed') };
+      },
+    };
+    const s = setup([useSharedSubscriptionExecution(observer)]);
+    const it = await s.subscribe('subscription { events { id } }');
+    expect(calls).toEqual(['opened -']);
+    const first = it.next();
+    await waitFor(() => s.listeners() === 1, { timeoutMs: 2_000, intervalMs: 1, what: 'the source listener' });
+    s.emit({ id: '1' });
+    await first;
+    // The transport has the frame of event 1; it is delivered once the transport asks for more.
+    expect(calls).toEqual(['opened -']);
+    const second = it.next();
+    expect(calls).toEqual(['opened -', 'delivered 1']);
+    s.emit({ id: '2' });
+    await second;
+    await it.return?.();
+    await it.return?.();
+    // Event 2 was never followed by a request for more: not counted as delivered. Closed once.
+    expect(calls).toEqual(['opened -', 'delivered 1', 'closed']);
   });
 });

@@ -10,6 +10,7 @@ import {
   type RejectedMessage,
 } from '../../schema/events.js';
 import { parseInbound } from '../../domain/inbound.js';
+import { inboundCounters } from '../../metrics/metrics.js';
 import { jobIdFor, type Queues } from '../../queues/queues.js';
 
 export interface JobIntakeStats {
@@ -61,15 +62,27 @@ export function createJobIntake({
     [channels.backtestResults, 'backtestResult'],
     [channels.health, 'health'],
   ]);
+  const channelOf = {
+    backtestProgress: channels.backtestProgress,
+    backtestResult: channels.backtestResults,
+    health: channels.health,
+  };
   const stats: JobIntakeStats = { received: 0, accepted: 0, rejected: 0, dropped: 0 };
+  // patternwire_inbound_messages_total, bound once per channel: accepted and rejected are the ingest's to count.
+  const counters = new Map([...kindByChannel.keys()].map((channel) => [channel, inboundCounters(channel)]));
 
-  async function enqueueOrDrop(add: () => Promise<unknown>, what: string, events: number): Promise<boolean> {
+  async function enqueueOrDrop(
+    add: () => Promise<unknown>,
+    what: string,
+    events: number,
+    about: { channel: string; eventId: string },
+  ): Promise<boolean> {
     try {
       await withRetries(add, ENQUEUE_ATTEMPTS);
       return true;
     } catch (err) {
       stats.dropped += events;
-      logger.error(`[ingest] could not enqueue ${what} after ${ENQUEUE_ATTEMPTS} attempts: ${(err as Error).message}`);
+      logger.error(`[ingest] could not enqueue ${what} after ${ENQUEUE_ATTEMPTS} attempts: ${(err as Error).message}`, about);
       return false;
     }
   }
@@ -81,6 +94,7 @@ export function createJobIntake({
         () => queues.detections.add('detections', { kind: 'detections', events }),
         `${events.length} detection(s) (first ${events[0]!.eventId})`,
         events.length,
+        { channel: channels.patterns, eventId: events[0]!.eventId },
       ),
   });
   // No job id: a group is not a dedup unit; the unique event_id in the database is.
@@ -93,12 +107,16 @@ export function createJobIntake({
         () => queues.rejects.add('rejects', { kind: 'rejects', rejects: list }),
         `${list.length} reject(s) (first ${list[0]!.eventId})`,
         list.length,
+        { channel: list[0]!.channel, eventId: list[0]!.eventId },
       ),
   });
 
   function enqueue(event: Exclude<InboundEvent, PatternEvent>): Promise<boolean> {
     const jobId = jobIdFor(event.kind, event.eventId);
-    return enqueueOrDrop(() => queues.control.add(event.kind, event, { jobId }), jobId, 1);
+    return enqueueOrDrop(() => queues.control.add(event.kind, event, { jobId }), jobId, 1, {
+      channel: channelOf[event.kind],
+      eventId: event.eventId,
+    });
   }
 
   return {
@@ -110,11 +128,14 @@ export function createJobIntake({
       stats.received++;
       const receivedAt = new Date();
       const parsed = parseInbound(kind, raw, receivedAt);
+      const count = counters.get(channel)!;
       if (!parsed.ok) {
         stats.rejected++;
+        count.rejected.inc();
         return rejects.push(rejectionOf(channel, raw, parsed.reason, receivedAt));
       }
       stats.accepted++;
+      count.accepted.inc();
       const event = parsed.event;
       if (event.kind !== 'pattern') return enqueue(event);
       return detections.push(event);

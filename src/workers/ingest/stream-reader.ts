@@ -88,7 +88,7 @@ export function createStreamReader(o: StreamReaderOptions): Reader {
         for (const [, entries] of reply ?? []) await handle(client, stream, entries);
       } catch (err) {
         if (!running) break;
-        o.logger.error(`[stream-ingest] ${stream}: ${(err as Error).message}`);
+        o.logger.error(`[stream-ingest] ${stream}: ${(err as Error).message}`, { channel: stream });
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -112,13 +112,13 @@ export function createStreamReader(o: StreamReaderOptions): Reader {
           cursor = next.toString();
           const live = entries.filter((e): e is Entry => e !== null && e[1] !== null);
           if (live.length) {
-            o.logger.info(`[stream-ingest] ${stream}: took over ${live.length} entries left unacknowledged`);
+            o.logger.info(`[stream-ingest] ${stream}: took over ${live.length} entries left unacknowledged`, { channel: stream });
             await handle(client, stream, live);
           }
         } while (cursor !== '0-0' && running);
       } catch (err) {
         if (!running) break;
-        o.logger.error(`[stream-ingest] ${stream} claim: ${(err as Error).message}`);
+        o.logger.error(`[stream-ingest] ${stream} claim: ${(err as Error).message}`, { channel: stream });
       }
       await sleepWhile(() => running, Math.max(250, o.claimIdleMs / 2));
     }

@@ -9,10 +9,15 @@ import {
 } from '../../db/detection-store.js';
 import { databaseMessage, isDataError } from '../../db/errors.js';
 import { withTimeout } from '../../lib/timeout.js';
+import { detectionsStored } from '../../metrics/metrics.js';
 import type { AlertPubSub } from '../../pubsub/pubsub.js';
 
-/** What became of one detection: stored (or already stored), or refused by the database as data. */
-export type WriteOutcome = { stored: true } | { stored: false; refused: string };
+/**
+ * What became of one detection: stored now, or already stored (`duplicate`: its `event_id` was
+ * in the table, e.g. heard twice, or stored by an attempt of its job that then failed), or
+ * refused by the database as data.
+ */
+export type WriteOutcome = { stored: true; duplicate: boolean } | { stored: false; refused: string };
 
 export interface DetectionWriter {
   /**
@@ -37,7 +42,8 @@ interface Pending extends DetectionToStore {
   reject(err: unknown): void;
 }
 
-const STORED: WriteOutcome = { stored: true };
+const STORED: WriteOutcome = { stored: true, duplicate: false };
+const DUPLICATE: WriteOutcome = { stored: true, duplicate: true };
 
 /**
  * Group commit for detections. Concurrent jobs hand their detection here; whatever has
@@ -64,33 +70,47 @@ export function createDetectionWriter({
   const queue: Pending[] = [];
   let running: Promise<void> | null = null;
 
-  /** Stores `items` in halves until only refused rows fail; returns the reason for each refused one. */
-  async function storeApart(db: DrizzleDb, items: readonly Pending[], refused: Map<Pending, string>): Promise<void> {
+  /** The batch's outcome so far: the reason for each refused item, the `event_id`s inserted. */
+  interface Written {
+    refused: Map<Pending, string>;
+    inserted: string[];
+  }
+
+  /** Inserts `items` (one statement, which commits on its own) and counts what it inserted. */
+  async function store(db: DrizzleDb, items: readonly Pending[], written: Written): Promise<Publication> {
+    const stored = await storeForPublication(db, items);
+    written.inserted.push(...stored.inserted);
+    if (stored.inserted.length > 0) detectionsStored.inc(stored.inserted.length);
+    return stored;
+  }
+
+  /** Stores `items` in halves until only refused rows fail; notes the reason for each refused one. */
+  async function storeApart(db: DrizzleDb, items: readonly Pending[], written: Written): Promise<void> {
     try {
-      await storeForPublication(db, items);
+      await store(db, items, written);
     } catch (err) {
       if (!isDataError(err)) throw err;
       if (items.length === 1) {
-        refused.set(items[0]!, databaseMessage(err));
+        written.refused.set(items[0]!, databaseMessage(err));
         return;
       }
       const half = Math.ceil(items.length / 2);
-      await storeApart(db, items.slice(0, half), refused);
-      await storeApart(db, items.slice(half), refused);
+      await storeApart(db, items.slice(0, half), written);
+      await storeApart(db, items.slice(half), written);
     }
   }
 
-  async function writeBatch(batch: Pending[]): Promise<Map<Pending, string>> {
-    const refused = new Map<Pending, string>();
+  async function writeBatch(batch: Pending[]): Promise<Written> {
+    const written: Written = { refused: new Map(), inserted: [] };
     await database.withWriteLock(
       async (db) => {
         let page: Publication;
         try {
-          page = await storeForPublication(db, batch);
+          page = await store(db, batch, written);
         } catch (err) {
           if (!isDataError(err)) throw err;
           // Whatever the halves stored sits above the cursor, to be published like any batch.
-          await storeApart(db, batch, refused);
+          await storeApart(db, batch, written);
           page = await findUnpublished(db);
         }
         for (;;) {
@@ -112,17 +132,27 @@ export function createDetectionWriter({
       // The last page's cursor moves as the lock is released, in the same round trip.
       { releaseWith: (lastId) => (lastId === null ? null : advancePublicationCursorSql(lastId)) },
     );
-    return refused;
+    return written;
   }
 
   async function run(): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.splice(0, maxBatch);
       try {
-        const refused = await writeBatch(batch);
+        const { refused, inserted } = await writeBatch(batch);
+        // Each inserted event_id is claimed by the first of the batch's items that carries it: a
+        // message heard twice within one batch is one row and one duplicate.
+        const fresh = new Map<string, number>();
+        for (const id of inserted) fresh.set(id, (fresh.get(id) ?? 0) + 1);
         for (const p of batch) {
           const reason = refused.get(p);
-          p.resolve(reason === undefined ? STORED : { stored: false, refused: reason });
+          if (reason !== undefined) {
+            p.resolve({ stored: false, refused: reason });
+            continue;
+          }
+          const left = fresh.get(p.event.eventId) ?? 0;
+          if (left > 0) fresh.set(p.event.eventId, left - 1);
+          p.resolve(left > 0 ? STORED : DUPLICATE);
         }
       } catch (err) {
         for (const p of batch) p.reject(err);

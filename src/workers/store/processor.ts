@@ -7,6 +7,8 @@ import { storePublisherHealth } from '../../db/publisher-health.js';
 import { storeRejection } from '../../db/rejections.js';
 import { classifyDetection } from '../../domain/classify.js';
 import { rejectionOf } from '../../domain/rejection.js';
+import type { Logger } from '../../lib/logger.js';
+import { inboundCounters } from '../../metrics/metrics.js';
 import type { AlertPubSub } from '../../pubsub/pubsub.js';
 import type { BacktestProgressEvent, BacktestResultEvent, HealthEvent, PatternEvent } from '../../schema/events.js';
 import { jobDataSchemas, type JobData } from '../../schema/jobs.js';
@@ -18,6 +20,7 @@ export interface ProcessorDeps {
   detections: DetectionWriter;
   /** To name the channel of a message the database refused. */
   channels: Channels;
+  logger: Logger;
 }
 
 /**
@@ -28,39 +31,55 @@ export interface ProcessorDeps {
  * Anything else (database or Redis unreachable, a timeout, a deadlock) throws, and BullMQ
  * retries with backoff.
  */
-export function createProcessor({ db, pubsub, detections, channels }: ProcessorDeps) {
+export function createProcessor({ db, pubsub, detections, channels, logger }: ProcessorDeps) {
   const channelOf = {
     pattern: channels.patterns,
     backtestProgress: channels.backtestProgress,
     backtestResult: channels.backtestResults,
     health: channels.health,
   };
+  // The worker's part of patternwire_inbound_messages_total: duplicates and the database's refusals.
+  const inbound = {
+    pattern: inboundCounters(channels.patterns),
+    backtestProgress: inboundCounters(channels.backtestProgress),
+    backtestResult: inboundCounters(channels.backtestResults),
+    health: inboundCounters(channels.health),
+  };
 
   /** Stores a normalised event the database refused, as a rejected message of its channel. */
-  async function reject(event: PatternEvent | BacktestProgressEvent | BacktestResultEvent | HealthEvent, reason: string) {
+  async function reject(
+    event: PatternEvent | BacktestProgressEvent | BacktestResultEvent | HealthEvent,
+    reason: string,
+    jobId: string | undefined,
+  ) {
     // The raw bytes are the ingest's; what the job holds is the normalised event, kept instead.
     const payload = Buffer.from(JSON.stringify(event));
-    await storeRejection(
-      db,
-      rejectionOf(channelOf[event.kind], payload, `the database refused it: ${reason}`, new Date(event.receivedAt)),
-    );
+    const channel = channelOf[event.kind];
+    await storeRejection(db, rejectionOf(channel, payload, `the database refused it: ${reason}`, new Date(event.receivedAt)));
+    inbound[event.kind].rejected.inc();
+    logger.warn(`[worker] the database refused message ${event.eventId}; stored as rejected: ${reason}`, {
+      jobId,
+      eventId: event.eventId,
+      channel,
+    });
   }
 
   /** Runs `store`; a data error rejects `event` instead of failing the job. */
   async function storeOrReject<T>(
     event: BacktestProgressEvent | BacktestResultEvent | HealthEvent,
+    jobId: string | undefined,
     store: () => Promise<T>,
   ): Promise<T | null> {
     try {
       return await store();
     } catch (err) {
       if (!isDataError(err)) throw err;
-      await reject(event, databaseMessage(err));
+      await reject(event, databaseMessage(err), jobId);
       return null;
     }
   }
 
-  async function run(event: JobData): Promise<void> {
+  async function run(event: JobData, jobId: string | undefined): Promise<void> {
     switch (event.kind) {
       case 'detections': {
         // A duplicate message stores nothing and so publishes nothing (see the writer). The job
@@ -69,21 +88,26 @@ export function createProcessor({ db, pubsub, detections, channels }: ProcessorD
         const outcomes = await Promise.all(
           event.events.map((e) => detections.write({ event: e, classification: classifyDetection(e) })),
         );
-        for (const [i, outcome] of outcomes.entries()) if (!outcome.stored) await reject(event.events[i]!, outcome.refused);
+        let duplicates = 0;
+        for (const [i, outcome] of outcomes.entries()) {
+          if (!outcome.stored) await reject(event.events[i]!, outcome.refused, jobId);
+          else if (outcome.duplicate) duplicates++;
+        }
+        if (duplicates > 0) inbound.pattern.duplicate.inc(duplicates);
         return;
       }
       case 'backtestProgress': {
-        const stored = await storeOrReject(event, () => storeBacktestProgress(db, event));
+        const stored = await storeOrReject(event, jobId, () => storeBacktestProgress(db, event));
         if (stored) await pubsub.publish('backtestProgress', stored);
         return;
       }
       case 'backtestResult': {
-        const stored = await storeOrReject(event, () => storeBacktestResult(db, event));
+        const stored = await storeOrReject(event, jobId, () => storeBacktestResult(db, event));
         if (stored) await pubsub.publish('backtestResult', stored);
         return;
       }
       case 'health': {
-        const stored = await storeOrReject(event, () => storePublisherHealth(db, event));
+        const stored = await storeOrReject(event, jobId, () => storePublisherHealth(db, event));
         if (stored) await pubsub.publish('systemHealth', stored);
         return;
       }
@@ -101,7 +125,7 @@ export function createProcessor({ db, pubsub, detections, channels }: ProcessorD
       throw new UnrecoverableError(`job ${job.id} (${job.name}) has invalid data: ${parsed.error.issues[0]?.message}`);
     }
     try {
-      await run(parsed.data);
+      await run(parsed.data, job.id);
     } catch (err) {
       // A data error that could not be set aside (in a rejection itself) fails at once: a retry would fail the same way.
       if (isDataError(err))

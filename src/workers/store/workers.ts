@@ -1,6 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../../redis/connections.js';
 import { throttled, type Logger } from '../../lib/logger.js';
+import { jobDuration } from '../../metrics/metrics.js';
 import { QUEUE_NAMES } from '../../queues/queues.js';
 import type { RetryingJobs } from '../../queues/retrying.js';
 
@@ -28,6 +29,19 @@ export interface Workers {
   ready(): Promise<void>;
 }
 
+/** `process`, observed into patternwire_job_duration_seconds{queue} per attempt, failed or not. */
+function timed(queue: string, process: (job: Job) => Promise<void>): (job: Job) => Promise<void> {
+  const observe = jobDuration.labels(queue);
+  return async (job) => {
+    const end = observe.startTimer();
+    try {
+      await process(job);
+    } finally {
+      end();
+    }
+  };
+}
+
 export async function createWorkers(o: WorkersOptions): Promise<Workers> {
   // Control jobs run one at a time across every worker process, so progress stays in order.
   // Set before any worker starts taking jobs.
@@ -47,11 +61,17 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
     stalledInterval: 5_000,
     lockDuration: 15_000,
   };
-  const detections = new Worker(QUEUE_NAMES.detections, o.process, { ...settings, concurrency: o.concurrency });
-  const control = new Worker(QUEUE_NAMES.control, o.process, { ...settings, concurrency: 1 });
+  const detections = new Worker(QUEUE_NAMES.detections, timed(QUEUE_NAMES.detections, o.process), {
+    ...settings,
+    concurrency: o.concurrency,
+  });
+  const control = new Worker(QUEUE_NAMES.control, timed(QUEUE_NAMES.control, o.process), { ...settings, concurrency: 1 });
   // Their own worker and slots: a flood of rejects never waits in front of, or takes the slots
   // of, a detection.
-  const rejects = new Worker(QUEUE_NAMES.rejects, o.processRejects, { ...settings, concurrency: o.rejectConcurrency ?? 2 });
+  const rejects = new Worker(QUEUE_NAMES.rejects, timed(QUEUE_NAMES.rejects, o.processRejects), {
+    ...settings,
+    concurrency: o.rejectConcurrency ?? 2,
+  });
   const all = [detections, control, rejects];
   const report = throttled(o.logger.error);
 
@@ -64,12 +84,18 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
     if (!job?.id) return;
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) {
-      o.logger.warn(`[worker] job ${job.id} (${job.name}) failed for good after ${job.attemptsMade} attempt(s): ${err.message}`);
+      o.logger.warn(`[worker] job ${job.id} (${job.name}) failed for good after ${job.attemptsMade} attempt(s): ${err.message}`, {
+        jobId: job.id,
+        queue,
+      });
       await o.retrying.settled(queue, job.id);
       return;
     }
     if (Number.isInteger(Math.log10(job.attemptsMade))) {
-      o.logger.warn(`[worker] job ${job.id} (${job.name}) failed (attempt ${job.attemptsMade}), will retry: ${err.message}`);
+      o.logger.warn(`[worker] job ${job.id} (${job.name}) failed (attempt ${job.attemptsMade}), will retry: ${err.message}`, {
+        jobId: job.id,
+        queue,
+      });
     }
     await o.retrying.failed(queue, job.id, Date.now());
   }
@@ -81,7 +107,7 @@ export async function createWorkers(o: WorkersOptions): Promise<Workers> {
         void o.retrying.settled(w.name, job.id).catch((e: Error) => report(`[worker] ${e.message}`));
     });
     // Connection errors are reported here too; they must not crash the process.
-    w.on('error', (err) => report(`[worker:${w.name}] ${err.message}`));
+    w.on('error', (err) => report(`[worker:${w.name}] ${err.message}`, { queue: w.name }));
   }
   return {
     async ready() {
