@@ -63,6 +63,8 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
   let closed = false;
   let attempt = 0;
   let client: Client | null = null;
+  /** Ends the operation open on `client` (the head query, then the subscription). */
+  let unsubscribe: (() => void) | null = null;
   let retryTimer: ReturnType<typeof setTimeout> | null = null;
 
   const setState = (s: AlertClientState) => {
@@ -109,8 +111,9 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
       if (reconnect) scheduleReconnect();
       else setState('closed');
     };
-    const subscribe = () =>
-      current.subscribe<{ patternAlert: Alert }>(
+    const subscribe = () => {
+      if (closed) return;
+      unsubscribe = current.subscribe<{ patternAlert: Alert }>(
         { query, variables: { filter: o.filter ?? null, after: lastId } },
         {
           next: (result) => {
@@ -133,6 +136,7 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
           complete: () => finish(true),
         },
       );
+    };
 
     if (lastId !== null) {
       subscribe();
@@ -141,7 +145,7 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
     // Live only: start from the newest stored id rather than from "whenever the server
     // registers the subscription", so a reconnect before the first alert still resumes exactly.
     let head: string | null = null;
-    current.subscribe<{ patterns: { nodes: { id: string }[] } }>(
+    unsubscribe = current.subscribe<{ patterns: { nodes: { id: string }[] } }>(
       { query: '{ patterns(first: 1) { nodes { id } } }' },
       {
         next: (result) => {
@@ -169,6 +173,10 @@ export function createAlertClient(o: AlertClientOptions): AlertClient {
       const c = client;
       client = null;
       setState('closed');
+      // Ended before disposing: graphql-ws would otherwise still send a subscribe it had queued
+      // on a socket that dispose() just closed (a browser logs that as an error).
+      unsubscribe?.();
+      unsubscribe = null;
       await c?.dispose();
     },
   };
