@@ -41,7 +41,8 @@ export function Dashboard({ token, user, authOff, onSignOut, onRefused }: Dashbo
   useLayoutEffect(() => model.rendered(Date.now()));
 
   const link = connectionView(s.link.state, s.link.lostAt, now, online);
-  const latency = summarize(s.latency, now);
+  // The clock as of this render, not of the last tick: a sample taken since counts at once.
+  const latency = summarize(s.latency, Math.max(now, Date.now()));
 
   return (
     <div class="app">
@@ -70,7 +71,7 @@ export function Dashboard({ token, user, authOff, onSignOut, onRefused }: Dashbo
             <span class="stat-value muted">no alerts in the last minute</span>
           )}
         </span>
-        <RateChart arrivals={s.arrivals} now={now} />
+        <RateChart arrivals={s.arrivals} now={Math.max(now, Date.now())} />
         <span class="spacer" />
         <NotificationsButton state={s.notifications} model={model} />
         <span class="user" title={user.role}>
