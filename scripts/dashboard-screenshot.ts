@@ -3,7 +3,7 @@
  * process, with its own test database, as the tests run it) with an hour of realistic history,
  * live alerts arriving, two backtests and notifications on.
  *
- *   npx tsx scripts/dashboard-screenshot.ts [out.png] [--narrow]
+ *   npx tsx scripts/dashboard-screenshot.ts [out.png] [--narrow] [--light] [--width=1440]
  *
  * Needs Redis, PostgreSQL and chromium, like the tests. The history is written straight into
  * `pattern_detections` (received over the last hour, so the alerts-per-minute chart has
@@ -23,6 +23,8 @@ import { waitFor } from '../test/utils/wait.js';
 
 const out = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 'docs/dashboard.png';
 const narrow = process.argv.includes('--narrow');
+const light = process.argv.includes('--light');
+const width = Number(/--width=(\d+)/.exec(process.argv.join(' '))?.[1] ?? 1440);
 
 const SYMBOLS = ['AAPL', 'MSFT', 'NVDA', 'TSLA', 'AMZN', 'GOOGL', 'META', 'AMD', 'NFLX', 'JPM', 'AVGO', 'COST', 'CRM', 'PLTR'];
 const MORE = ['ORCL', 'ADBE', 'QCOM', 'SPY', 'QQQ', 'IWM', 'BA', 'DIS', 'SHOP', 'UBER', 'COIN', 'XOM', 'V', 'INTC'];
@@ -103,8 +105,8 @@ try {
   disposers.add(() => browser.close());
   const origin = system.httpUrl;
   const context = await browser.newContext({
-    viewport: narrow ? { width: 760, height: 1100 } : { width: 1440, height: 860 },
-    colorScheme: 'dark',
+    viewport: narrow ? { width: 760, height: 1100 } : { width, height: 860 },
+    colorScheme: light ? 'light' : 'dark',
   });
   await context.grantPermissions(['notifications'], { origin });
   const page = await context.newPage();

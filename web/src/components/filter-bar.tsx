@@ -112,10 +112,9 @@ export function FilterBar({ model, filter, watchlists, error }: FilterBarProps) 
       <button type="submit" class="btn primary" disabled={watchlist !== null}>
         Apply
       </button>
-      <span class="showing" data-testid="showing">
+      <span class="showing" data-testid="showing" title={describeFilter(filter)}>
         {describeFilter(filter)}
       </span>
-      <span class="spacer" />
       <label class="field">
         <span class="sr-only">Watchlist name</span>
         <input
