@@ -46,6 +46,10 @@ const HEALTH_POLL_MS = 15_000;
 /** Backtests shown (and remembered across a reload), newest first. */
 const MAX_BACKTESTS = 8;
 const FEED_MAX_BACKOFF_MS = 5_000;
+/** Live rows are drawn at most this often (a flood would otherwise redraw the panels per task). */
+const FLUSH_EVERY_MS = 50;
+/** The latency figures are over the last minute's newest samples, at most this many. */
+const MAX_LATENCY_SAMPLES = 5_000;
 
 const KEYS = {
   filter: 'patternwire.dashboard.filter',
@@ -143,6 +147,7 @@ export class DashboardModel {
   /** Alerts received and not yet merged into the panels (merged together, once per task). */
   private pending: Row[] = [];
   private flushScheduled = false;
+  private lastFlush = 0;
   /** Live rows merged but not yet rendered: id → receivedAt. */
   private unshown = new Map<string, number>();
   private readonly notified = NotifiedIds.parse(store.get(KEYS.notified));
@@ -302,7 +307,8 @@ export class DashboardModel {
       );
       if (generation !== this.generation) return;
       const nodes = head.patterns.nodes;
-      for (const n of nodes) this.state.arrivals.add(n.id, Date.parse(n.receivedAt));
+      // Oldest first: the log forgets in the order it was told (see ArrivalLog).
+      for (const n of [...nodes].reverse()) this.state.arrivals.add(n.id, Date.parse(n.receivedAt));
       const oldest = nodes[nodes.length - 1];
       this.state.arrivals.knownSince = head.patterns.pageInfo.hasNextPage && oldest ? Date.parse(oldest.receivedAt) : null;
       const after = nodes[0]?.id ?? '0';
@@ -371,12 +377,15 @@ export class DashboardModel {
     this.pending.push(row);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // A replay delivers many alerts in one go: merge them together, in one render.
-    setTimeout(() => this.flush(), 0);
+    // A replay delivers many alerts in one go: merge them together, in one render; and in a
+    // flood, render at most every FLUSH_EVERY_MS.
+    setTimeout(() => this.flush(), Math.max(0, this.lastFlush + FLUSH_EVERY_MS - Date.now()));
   }
 
   private flush(): void {
     this.flushScheduled = false;
+    this.lastFlush = Date.now();
+    this.state.arrivals.prune(this.lastFlush);
     if (this.stopped || this.pending.length === 0) return;
     const incoming = this.pending;
     this.pending = [];
@@ -405,7 +414,7 @@ export class DashboardModel {
     const samples = recentSamples(this.state.latency, now, LATENCY_WINDOW_MS);
     for (const receivedAt of this.unshown.values()) samples.push({ at: now, ms: Math.max(0, now - receivedAt) });
     this.unshown.clear();
-    this.set({ latency: samples });
+    this.set({ latency: samples.slice(-MAX_LATENCY_SAMPLES) });
   }
 
   // ── Notifications ───────────────────────────────────────────────────────────────────────

@@ -60,3 +60,28 @@ describe('ArrivalLog', () => {
     expect(log.perMinute(now).includes(null)).toBe(false);
   });
 });
+
+describe('ArrivalLog bounds', () => {
+  it('holds at most max ids, forgetting the earliest added, and says from when it is complete', () => {
+    const log = new ArrivalLog(60 * MINUTE_MS, 3);
+    for (let i = 0; i < 4; i++) log.add(String(i), now - (10 - i) * MINUTE_MS);
+    expect(log.size).toBe(3);
+    expect(log.knownSince).toBe(now - 10 * MINUTE_MS);
+    log.add('4', now);
+    expect(log.knownSince).toBe(now - 9 * MINUTE_MS);
+    // The forgotten ids' minutes read unknown, not zero.
+    const counts = log.perMinute(now);
+    expect(counts[59 - 11]).toBeNull();
+    expect(counts[59]).toBe(1);
+  });
+
+  it('prunes from the oldest and stops at the first inside the hour', () => {
+    const log = new ArrivalLog();
+    log.add('a', now - 70 * MINUTE_MS);
+    log.add('b', now - 61 * MINUTE_MS);
+    log.add('c', now - 30 * MINUTE_MS);
+    log.prune(now);
+    expect(log.size).toBe(1);
+    expect(log.add('c', now)).toBe(false);
+  });
+});

@@ -31,24 +31,45 @@ export function perMinute(
   return counts;
 }
 
-/** The detections heard in the last hour, by id (each once), with when the server received them. */
+/** Ids an ArrivalLog holds at most: a flood of 100,000 an hour still fits, memory stays bounded. */
+export const MAX_ARRIVALS = 100_000;
+
+/**
+ * The detections heard in the last hour, by id (each once), with when the server received them.
+ * Told oldest first (live alerts come in id order), it forgets oldest first.
+ */
 export class ArrivalLog {
   private readonly byId = new Map<string, number>();
   /** From when on the log is complete (see perMinute); null: complete. */
   knownSince: number | null = null;
 
-  constructor(private readonly keepMs = RATE_MINUTES * MINUTE_MS) {}
+  constructor(
+    private readonly keepMs = RATE_MINUTES * MINUTE_MS,
+    private readonly max = MAX_ARRIVALS,
+  ) {}
 
-  /** True when the id is new. */
+  /**
+   * True when the id is new. Past `max` ids the earliest added is forgotten, and the log says
+   * it is complete only from the newest forgotten time on.
+   */
   add(id: string, receivedAt: number): boolean {
     if (this.byId.has(id)) return false;
     this.byId.set(id, receivedAt);
+    if (this.byId.size > this.max) {
+      const [oldest, at] = this.byId.entries().next().value!;
+      this.byId.delete(oldest);
+      this.knownSince = Math.max(this.knownSince ?? at, at);
+    }
     return true;
   }
 
   /** Forgets what fell out of the window ending at `now`, so the log stays an hour long. */
   prune(now: number): void {
-    for (const [id, at] of this.byId) if (at < now - this.keepMs) this.byId.delete(id);
+    for (const [id, at] of this.byId) {
+      // Ids come roughly in the order received: stop at the first still inside the window.
+      if (at >= now - this.keepMs) break;
+      this.byId.delete(id);
+    }
   }
 
   clear(): void {
