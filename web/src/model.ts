@@ -46,8 +46,11 @@ const HEALTH_POLL_MS = 15_000;
 /** Backtests shown (and remembered across a reload), newest first. */
 const MAX_BACKTESTS = 8;
 const FEED_MAX_BACKOFF_MS = 5_000;
-/** Live rows are drawn at most this often (a flood would otherwise redraw the panels per task). */
-const FLUSH_EVERY_MS = 50;
+/**
+ * Live rows are drawn at most this often: a display frame (a flood would otherwise redraw the
+ * panels per message, and nothing is seen faster than the screen refreshes).
+ */
+const FLUSH_EVERY_MS = 16;
 /** The latency figures are over the last minute's newest samples, at most this many. */
 const MAX_LATENCY_SAMPLES = 5_000;
 
