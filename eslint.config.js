@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'drizzle/', '.data/', 'node_modules/', 'bench/results/'] },
+  { ignores: ['dist/', 'drizzle/', '.data/', 'node_modules/', 'bench/results/', '.scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -8,7 +8,8 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    // The dashboard's pure logic is tested beside it, under web/test.
+    include: ['test/**/*.test.ts', 'web/test/**/*.test.ts'],
     // Integration tests talk to real Redis, PostgreSQL and child processes.
     testTimeout: 30_000,
     hookTimeout: 60_000,

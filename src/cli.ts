@@ -59,16 +59,21 @@ async function serve(command: string, config: Config): Promise<void> {
       log(`Patternwire ${command} running${db ? ` (database: ${db})` : ''}`);
       return;
     }
-    log(`Patternwire ${command}: GraphiQL at ${system.api.url}/graphql${db ? ` (database: ${db})` : ''}`);
+    log(
+      `Patternwire ${command}: GraphiQL at ${system.api.url}/graphql, dashboard at ${system.api.url}/${db ? ` (database: ${db})` : ''}`,
+    );
     if (config.auth.mode === 'off') {
       logger.warn('AUTH_MODE=off: every request is an anonymous ADMIN. Use this on a trusted network only.');
     } else if (command === 'all' && system.database) {
-      // npm start: one command for a newcomer, so the printed URL opens GraphiQL signed in.
+      // npm start: one command for a newcomer, so the printed URLs open GraphiQL and the
+      // dashboard signed in.
       const token = await ensureAdminToken(system.database.db, config.dataDir);
       // Straight to stdout, not through the logger: the logger redacts every credential (and
-      // LOG_LEVEL may hide info), but this line exists to hand the operator this one (contract §5).
-      if (token) console.log(`GraphiQL: ${system.api.url}/graphql#token=${token}`);
-      else log('Sign in with a token: `patternwire tokens create <user>` makes one.');
+      // LOG_LEVEL may hide info), but these lines exist to hand the operator this one (contract §5).
+      if (token) {
+        console.log(`GraphiQL: ${system.api.url}/graphql#token=${token}`);
+        console.log(`Dashboard: ${system.api.url}/#token=${token}`);
+      } else log('Sign in with a token: `patternwire tokens create <user>` makes one.');
     }
   } catch (err) {
     await lifecycle.close(config.shutdownTimeoutMs).catch(() => undefined);

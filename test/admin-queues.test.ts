@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_QUEUES_CSP } from '../src/api/operations.js';
+import { ADMIN_QUEUES_CSP } from '../src/api/csp.js';
 import { MAX_SESSIONS_PER_CREDENTIAL, SESSION_MAX_SECONDS } from '../src/auth/sessions.js';
 import { codeOf, createTestUser, gqlAs, type TestUser } from './utils/auth.js';
 import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils/env.js';

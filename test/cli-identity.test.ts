@@ -42,6 +42,9 @@ async function startSignedIn(env: NodeJS.ProcessEnv): Promise<Started> {
   const line = await all.waitForLine(/^GraphiQL: .*#token=/, 60_000);
   const m = SIGNED_IN.exec(line);
   expect(m, `the signed-in URL line: ${line}`).not.toBeNull();
+  // The dashboard's line next to it, with the same token (contract §5).
+  const dashboard = await all.waitForLine(/^Dashboard: /, 5_000);
+  expect(dashboard).toBe(`Dashboard: ${m![1]!.replace(/\/graphql#/, '/#')}`);
   return { all, url: m![1]!, token: m![2]! };
 }
 
@@ -95,8 +98,9 @@ describe('first start: `all` with AUTH_MODE=required on an empty PGlite', () => 
     await expectTokenFile(dataDir, first.token);
     await expectAdmin(httpUrl, first.token);
     await expectUnauthenticated(httpUrl, null);
-    // The URL is printed once, and the token appears nowhere else in the output.
-    expect(first.all.output().split(first.token).length - 1, first.all.output()).toBe(1);
+    // The two URLs (GraphiQL's and the dashboard's) are printed once, and the token appears
+    // nowhere else in the output.
+    expect(first.all.output().split(first.token).length - 1, first.all.output()).toBe(2);
     const stopped = await first.all.signal('SIGTERM');
     expect(stopped.code, first.all.output()).toBe(0);
 

@@ -8,10 +8,9 @@
  *
  * Needs /usr/bin/chromium (`.ci/install-chromium` installs it).
  */
-import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createGraphiqlAssets, GRAPHIQL_CSP, SIGN_IN_NOTE_ID, TOKEN_STORAGE_KEY } from '../src/api/graphiql.js';
 import { createTestUser, gqlAs, type TestUser } from './utils/auth.js';
@@ -19,39 +18,10 @@ import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils
 import { eventually, gql } from './utils/graphql.js';
 import { startTestSystem, type TestSystem } from './utils/system.js';
 import { subscribersAtLeast } from './utils/burst.js';
+import { CHROMIUM, haveChromium, launchChromium, recordCspViolations, type CspViolation } from './utils/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   console.warn(`graphiql-browser: SKIPPED — ${CHROMIUM} not found (run .ci/install-chromium)`);
-}
-
-interface CspViolation {
-  directive: string;
-  blockedURI: string;
-  sample: string;
-}
-
-declare global {
-  interface Window {
-    __reportCspViolation?: (violation: CspViolation) => void;
-  }
-}
-
-/** Every Content-Security-Policy violation the page reports lands in `into`. */
-async function recordCspViolations(page: Page, into: CspViolation[]): Promise<void> {
-  await page.exposeFunction('__reportCspViolation', (violation: CspViolation) => {
-    into.push(violation);
-  });
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.__reportCspViolation?.({
-        directive: event.effectiveDirective,
-        blockedURI: event.blockedURI,
-        sample: event.sample,
-      });
-    });
-  });
 }
 
 /** Monaco renders spaces as U+00A0 and splits lines into divs: collapse all whitespace. */
@@ -68,25 +38,6 @@ function rawGet(origin: string, path: string): Promise<number> {
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-/** Headless chromium that cannot reach any host but 127.0.0.1. */
-function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // Belt and braces: even if the page tried another host, nothing would
-      // leave this machine (the request is still recorded and fails the test).
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
   });
 }
 

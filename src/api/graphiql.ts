@@ -28,47 +28,19 @@
  * The lower level pieces — `renderGraphiqlPage`, `GRAPHIQL_CSP`, `createGraphiqlAssets` —
  * are exported for servers that want to route by themselves.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
-
-const gzip = promisify(gzipCallback);
+import { TOKEN_STORAGE_KEY } from '../client/credential.js';
+import { GRAPHIQL_CSP } from './csp.js';
+import { etagOf, sendAsset, type StaticAsset } from './static-assets.js';
 
 /** npm package that ships the prebuilt GraphiQL browser bundle. */
 const GRAPHIQL_PACKAGE = '@graphql-yoga/graphiql';
 
-/**
- * Content-Security-Policy for the GraphiQL page. Only our own origin is
- * allowed anywhere. Relaxations, each needed by the bundle:
- * - `style-src 'unsafe-inline'`: the Monaco editor and the UI components
- *   insert `<style>` elements and `style` attributes at run time (without a
- *   nonce); with `style-src 'self'` alone chromium reports >100 violations.
- *   Scripts get no such allowance.
- * - `img-src`/`font-src data:`: the stylesheet embeds its fonts and icons as
- *   data: URIs.
- * - `worker-src 'self'`: Monaco runs its language services in Web Workers,
- *   which we serve from our own origin (no blob: URLs needed).
- * `connect-src 'self'` covers both the HTTP endpoint and the same-host
- * ws:/wss: WebSocket used for subscriptions.
- */
-export const GRAPHIQL_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "worker-src 'self'",
-  "manifest-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/** The page's Content-Security-Policy (its relaxations and why: ./csp.ts). */
+export { GRAPHIQL_CSP };
 
 export interface GraphiqlPageOptions {
   /** URL path of the GraphQL endpoint (HTTP and graphql-ws), e.g. `/graphql`. */
@@ -79,12 +51,7 @@ export interface GraphiqlPageOptions {
   title?: string;
 }
 
-export interface GraphiqlAsset {
-  body: Buffer | string;
-  contentType: string;
-  /** Strong validator for conditional requests (quoted, ready for the ETag header). */
-  etag: string;
-}
+export type GraphiqlAsset = StaticAsset;
 
 export interface GraphiqlAssets {
   /**
@@ -141,8 +108,8 @@ export function renderGraphiqlPage(options: GraphiqlPageOptions): string {
 `;
 }
 
-/** sessionStorage key under which the pages keep the credential taken from `#token=…` (contract §5). */
-export const TOKEN_STORAGE_KEY = 'patternwire.token';
+/** sessionStorage key under which the pages (GraphiQL and the dashboard) keep the credential. */
+export { TOKEN_STORAGE_KEY };
 
 /** Id of the "not signed in" note the init script shows when it has no credential. */
 export const SIGN_IN_NOTE_ID = 'patternwire-sign-in';
@@ -337,10 +304,6 @@ function graphiqlPackageDir(): string {
 // Module-level so every createGraphiqlAssets() shares one copy of the ~8 MB of files.
 const assetCache = new Map<string, Promise<GraphiqlAsset>>();
 
-function etagOf(body: Buffer | string): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-}
-
 function loadAsset(name: string, source: AssetSource): Promise<GraphiqlAsset> {
   let pending = assetCache.get(name);
   if (!pending) {
@@ -364,30 +327,6 @@ export function createGraphiqlAssets(): GraphiqlAssets {
       return source ? loadAsset(name, source) : null;
     },
   };
-}
-
-const gzipCache = new Map<string, Promise<Buffer>>();
-
-function gzipped(asset: GraphiqlAsset): Promise<Buffer> {
-  let pending = gzipCache.get(asset.etag);
-  if (!pending) {
-    pending = gzip(asset.body);
-    pending.catch(() => gzipCache.delete(asset.etag));
-    gzipCache.set(asset.etag, pending);
-  }
-  return pending;
-}
-
-/** True when Accept-Encoding lists gzip (or *) with a non-zero q-value. */
-function acceptsGzip(req: IncomingMessage): boolean {
-  const header = req.headers['accept-encoding'];
-  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
-  return value.split(',').some((part) => {
-    const [coding = '', ...params] = part.split(';').map((item) => item.trim().toLowerCase());
-    if (coding !== 'gzip' && coding !== '*') return false;
-    const q = params.find((param) => param.startsWith('q='));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
 }
 
 function wantsHtml(req: IncomingMessage): boolean {
@@ -448,30 +387,8 @@ export function createGraphiqlHandler(options: GraphiqlHandlerOptions = {}): Gra
       res.end(head ? undefined : 'Not found');
       return true;
     }
-    const compress = acceptsGzip(req) && Buffer.byteLength(asset.body) > 1024;
-    // Each encoding is its own representation, so it gets its own ETag.
-    const etag = compress ? `${asset.etag.slice(0, -1)}-gzip"` : asset.etag;
-    const headers: Record<string, string | number> = {
-      'Content-Type': asset.contentType,
-      'X-Content-Type-Options': 'nosniff',
-      // Revalidate with the ETag: cheap, and an upgraded package is picked up at once.
-      'Cache-Control': 'no-cache',
-      ETag: etag,
-      Vary: 'Accept-Encoding',
-    };
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, headers);
-      res.end();
-      return true;
-    }
-    let body: Buffer | string = asset.body;
-    if (compress) {
-      body = await gzipped(asset);
-      headers['Content-Encoding'] = 'gzip';
-    }
-    headers['Content-Length'] = Buffer.byteLength(body);
-    res.writeHead(200, headers);
-    res.end(head ? undefined : body);
+    // Revalidate with the ETag: cheap, and an upgraded package is picked up at once.
+    await sendAsset(req, res, asset, { 'Cache-Control': 'no-cache' });
     return true;
   };
 }

@@ -21,36 +21,11 @@ import { METRICS_CONTENT_TYPE, metricsText } from '../metrics/metrics.js';
 import type { Queues } from '../queues/queues.js';
 import { judgeOrigin, type BrowserRules } from './http-guards.js';
 import type { RequestGate } from './request-auth.js';
+import { ADMIN_QUEUES_CSP } from './csp.js';
 
 export const METRICS_PATH = '/metrics';
 export const SESSION_PATH = '/session';
 export const ADMIN_QUEUES_PATH = '/admin/queues';
-
-/**
- * Content-Security-Policy of bull-board's page and assets, and only of them. Relaxations, each
- * needed by the prebuilt UI (`@bull-board/ui`):
- * - `style-src 'unsafe-inline'`: its page has a `<style>` element and `style` attributes, and
- *   its React components set inline styles; scripts get no such allowance (its only inline
- *   `<script>` is `type="application/json"` data, which CSP does not apply to).
- * - `img-src data:`: icons embedded in its stylesheet.
- * - `base-uri 'self'`: the page sets `<base href="/admin/queues/">` for its relative asset URLs.
- * - `form-action 'self'`: its dialogs are forms (handled by script, never posted elsewhere).
- * Its Google Fonts stylesheet link is removed from the page (`withoutExternalFonts`): nothing
- * is loaded from another origin, and system fonts are used.
- */
-export const ADMIN_QUEUES_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "manifest-src 'self'",
-  "object-src 'none'",
-  "base-uri 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
 
 type Send = (res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>) => void;
 

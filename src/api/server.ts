@@ -13,6 +13,7 @@ import type { Logger } from '../lib/logger.js';
 import { withTimeout } from '../lib/timeout.js';
 import type { Queues } from '../queues/queues.js';
 import type { RetryingJobs } from '../queues/retrying.js';
+import { createDashboardHandler } from './dashboard.js';
 import { createGraphiqlHandler } from './graphiql.js';
 import { applyBrowserRules, serverTimeouts, verifyUpgradeOrigin, type BrowserRules, type HttpTimeouts } from './http-guards.js';
 import type { LiveHub } from './live-hub.js';
@@ -157,6 +158,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   });
 
   const graphiql = createGraphiqlHandler({ endpoint: GRAPHQL_PATH, assetsBase: `${GRAPHQL_PATH}/assets` });
+  const dashboard = createDashboardHandler({ authMode: o.auth.mode });
   const gate = createRequestGate({
     auth: o.auth,
     rateLimit: o.rateLimit.limit,
@@ -218,11 +220,8 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
         return;
       }
     }
-    if (url.pathname === '/') {
-      res.writeHead(302, { Location: GRAPHQL_PATH }).end();
-      return;
-    }
-    sendJson(res, 404, { error: `nothing at ${url.pathname}; GraphQL is at ${GRAPHQL_PATH}` });
+    if (await dashboard(req, res)) return;
+    sendJson(res, 404, { error: `nothing at ${url.pathname}; the dashboard is at /, GraphQL at ${GRAPHQL_PATH}` });
   }
 
   const wss = new WebSocketServer({

@@ -10,12 +10,8 @@ import { z } from 'zod';
 
 export type ChannelKind = 'pattern' | 'backtestProgress' | 'backtestResult' | 'health';
 
-export const TIERS = ['DAILY', 'INTRADAY', 'COMBO'] as const;
-export type Tier = (typeof TIERS)[number];
-
-/** Highest first: the order matters for `minPriority`. */
-export const PRIORITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'] as const;
-export type Priority = (typeof PRIORITIES)[number];
+import { PRIORITIES, TIERS, type Priority, type Tier } from './enums.js';
+export { PRIORITIES, TIERS, type Priority, type Tier };
 
 type JsonPrimitive = string | number | boolean | null;
 export type Json = JsonPrimitive | Json[] | { [key: string]: Json };
