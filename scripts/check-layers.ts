@@ -19,8 +19,10 @@ export const FLOORS: Record<string, number> = {
   pubsub: 5,
   auth: 5,
   queues: 5,
+  notifications: 5,
   'workers/ingest': 6,
   'workers/store': 6,
+  'workers/notify': 6,
   api: 6,
   runtime: 7,
   // src/cli.ts and src/demo.ts: the executable.

@@ -20,6 +20,7 @@ import { badUserInput } from './errors.js';
 import { validFilter } from './filter-input.js';
 import { identityResolvers, requireAdmin } from './identity.js';
 import { watchlistResolvers } from './watchlists.js';
+import { notificationResolvers, type NotifyContext } from './notifications.js';
 import type { EventStream, SlowConsumerError } from './event-stream.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
@@ -37,6 +38,8 @@ export interface ApiContext {
   onSlowConsumer: (error: SlowConsumerError) => void;
   /** Most detections `patternAlert(after:)` replays (REPLAY_MAX_DETECTIONS; set by `useLimits`). */
   replayLimit?: number;
+  /** Notification rules (contract §7): the write lock, the queue and the settings. */
+  notify: NotifyContext;
 }
 
 const MAX_PAGE = 500;
@@ -231,9 +234,12 @@ export const resolvers = {
     },
     ...identityResolvers.Query,
     ...watchlistResolvers.Query,
+    ...notificationResolvers.Query,
   },
-  Mutation: { ...identityResolvers.Mutation, ...watchlistResolvers.Mutation },
+  Mutation: { ...identityResolvers.Mutation, ...watchlistResolvers.Mutation, ...notificationResolvers.Mutation },
   Watchlist: watchlistResolvers.Watchlist,
+  NotificationRule: notificationResolvers.NotificationRule,
+  NotificationDelivery: notificationResolvers.NotificationDelivery,
   User: identityResolvers.User,
   ApiToken: identityResolvers.ApiToken,
   Subscription: {

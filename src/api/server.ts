@@ -18,6 +18,7 @@ import { applyBrowserRules, serverTimeouts, verifyUpgradeOrigin, type BrowserRul
 import type { LiveHub } from './live-hub.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
+import type { NotifyContext } from './notifications.js';
 import { handleRestRequest } from './rest.js';
 import { quietOversizedMessages, subscriptionLimitErrors, useLimits, webSocketLimits } from './limits.js';
 import { DEFAULT_LIMITS, type Limits } from '../config/env.js';
@@ -50,6 +51,8 @@ export interface ApiServerOptions {
   http: BrowserRules & HttpTimeouts;
   /** Contract §5's limits (src/api/limits.ts); the defaults when not given. */
   limits?: Limits;
+  /** Notification rules (contract §7). */
+  notify: NotifyContext;
 }
 
 export interface ApiServer {
@@ -89,7 +92,14 @@ function isClientError(error: unknown): error is Error {
 export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
   const { logger } = o;
   const limits = o.limits ?? DEFAULT_LIMITS;
-  const shared = { db: o.database.db, queues: o.queues, hub: o.hub, retrying: o.retrying, retryAlertMs: o.retryAlertMs };
+  const shared = {
+    db: o.database.db,
+    queues: o.queues,
+    hub: o.hub,
+    retrying: o.retrying,
+    retryAlertMs: o.retryAlertMs,
+    notify: o.notify,
+  };
 
   const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket; principal: Principal }, ApiContext>({
     schema: createSchema<ApiContext>({ typeDefs, resolvers }),

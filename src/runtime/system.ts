@@ -14,7 +14,11 @@ import { createJobIntake } from '../workers/ingest/job-intake.js';
 import { createStreamReader } from '../workers/ingest/stream-reader.js';
 import { createProcessor } from '../workers/store/processor.js';
 import { createRejectWriter } from '../workers/store/reject-writer.js';
-import { createQueues, type Queues } from '../queues/queues.js';
+import { createQueues, enqueueDeliveries, type Queues } from '../queues/queues.js';
+import { createDeliveryEngine } from '../notifications/engine.js';
+import { createDeliveryOutbox } from '../notifications/outbox.js';
+import type { DeliveryOutcomeListener } from '../notifications/outcomes.js';
+import { createNotificationWorker } from '../workers/notify/worker.js';
 import { createRetryingJobs } from '../queues/retrying.js';
 import { createWorkers } from '../workers/store/workers.js';
 import type { Lifecycle } from '../lib/lifecycle.js';
@@ -61,6 +65,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       attempts: config.worker.attempts,
       backoffMs: config.worker.backoffMs,
       completedRetentionSeconds: config.worker.completedRetentionSeconds,
+      notificationAttempts: config.notifications.attempts,
     },
     logger,
   );
@@ -87,6 +92,29 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       maxRows: config.rejects.maxRows,
     });
     lifecycle.defer('reject retention', () => rejects.close());
+    const notify = config.notifications;
+    /**
+     * Every status a notification delivery is given passes here once (SUPPRESSED from the
+     * outbox, DELIVERED / RETRYING / FAILED from the engine's settle): the place to count
+     * `patternwire_notifications_total{channel,status}`.
+     */
+    const notificationOutcome: DeliveryOutcomeListener = (channel, status) =>
+      logger.debug(`[notify] ${channel} delivery ${status}`);
+    // Sending has its own pool: deliveries never wait for, nor hold, the writer's connections.
+    // PGlite is one process's single connection, shared.
+    const notifyDatabase =
+      database.kind === 'pglite'
+        ? database
+        : await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: notify.dbPoolSize, logger });
+    if (notifyDatabase !== database) lifecycle.defer('notification database', () => notifyDatabase.close());
+    const engine = createDeliveryEngine({ database: notifyDatabase, settings: notify, logger, onOutcome: notificationOutcome });
+    lifecycle.defer('notification senders', () => engine.close());
+    const outbox = createDeliveryOutbox({
+      enqueue: (deliveries) => enqueueDeliveries(queues.notifications, deliveries),
+      capWindowMs: notify.capWindowMs,
+      logger,
+      onOutcome: notificationOutcome,
+    });
     const workers = await createWorkers({
       connection,
       prefix: config.queuePrefix,
@@ -96,7 +124,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       process: createProcessor({
         db: database.db,
         pubsub,
-        detections: createDetectionWriter({ database, pubsub }),
+        detections: createDetectionWriter({ database, pubsub, outbox }),
         channels: config.channels,
       }),
       processRejects: (job) => rejects.process(job),
@@ -105,6 +133,19 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
     });
     await workers.ready();
     lifecycle.defer('workers (draining jobs in flight)', () => workers.close());
+    const notifications = createNotificationWorker({
+      connection,
+      prefix: config.queuePrefix,
+      engine,
+      db: notifyDatabase.db,
+      queue: queues.notifications,
+      concurrency: notify.concurrency,
+      backoffMs: notify.backoffMs,
+      sweepMs: notify.sweepMs,
+      logger,
+    });
+    await notifications.ready();
+    lifecycle.defer('notification worker (finishing sends in flight)', () => notifications.close());
   }
 
   let api: ApiServer | null = null;
@@ -133,6 +174,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       limits: config.limits,
       logger,
       http: config.http,
+      notify: { database, queue: queues.notifications, settings: config.notifications },
     });
     const server = api;
     lifecycle.defer('api (sockets closed with 1001)', () => server.close());
