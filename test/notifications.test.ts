@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, createTestUser, gqlAs, type TestUser } from './utils/auth.js';
 import { createDisposers, createTestEnv, REDIS_URL, type TestEnv } from './utils/env.js';
@@ -265,6 +266,23 @@ describe('webhooks', () => {
     expect(down.on('/back').map((c) => [c.id, c.verifyError])).toEqual([[retrying.id, null]]);
   });
 
+  it('a delivery recorded but never queued (its writer died in between) is queued by the sweep and sent', async () => {
+    const watchlistId = await createWatchlist(alice, 'Orphaned', { symbols: ['ORPH'] });
+    const created = await webhookRule(alice, watchlistId, '/orphan');
+    receiver.route('/orphan', created.secret);
+    // What a writer killed between its delivery insert and its queue add leaves: a PENDING row, no job.
+    const c = new pg.Client({ connectionString: t.config.databaseUrl });
+    await c.connect();
+    disposers.add(() => c.end());
+    const { rows } = await c.query<{ id: string }>(
+      `insert into notification_deliveries (rule_id, user_id, kind, status) values ($1, $2, 'TEST', 'PENDING') returning id`,
+      [created.rule.id, alice.userId],
+    );
+    await waitForCalls('/orphan', 1, 20_000);
+    expect(receiver.on('/orphan').map((x) => [x.id, x.verifyError])).toEqual([[rows[0]!.id, null]]);
+    await waitFor(async () => (await deliveries(alice, created.rule.id, 'DELIVERED')).length === 1, { what: 'DELIVERED' });
+  });
+
   it('an answer other than 2xx is retried, with the same id, until the last attempt: then FAILED with the last error', async () => {
     const watchlistId = await createWatchlist(alice, 'Always 500', { symbols: ['ERR'] });
     const created = await webhookRule(alice, watchlistId, '/500');
@@ -380,8 +398,10 @@ describe('webhooks', () => {
 });
 
 describe('email', () => {
-  it('sends the contract’s subject with a text and an HTML part, through SMTP with credentials', async () => {
+  it('sends the contract’s subject with a text and an HTML part, through SMTP with credentials, retrying a refusal', async () => {
     const watchlistId = await createWatchlist(alice, 'Mail <b>&</b> "quotes"', { symbols: ['MAIL'] });
+    // The server refuses the first try (451): the delivery is retried, then accepted.
+    smtp.refuse('alice@example.com', 1);
     const r = await createRule(alice, { watchlistId, channel: 'EMAIL', target: 'alice@example.com' });
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data!.createNotificationRule.secret).toBeNull();
@@ -400,6 +420,8 @@ describe('email', () => {
       return list.length ? list : null;
     });
     expect(delivery!.detection!.eventId).toBe(eventId);
+    expect(delivery!.attempts).toBe(2);
+    expect(smtp.messages.filter((m) => m.to.includes('alice@example.com'))).toHaveLength(1);
     expect(mail.headers.get('message-id')).toMatch(new RegExp(`^<delivery-${delivery!.id}@patternwire\\.test>$`));
   });
 });

@@ -21,6 +21,8 @@ export interface SmtpSink {
   /** smtp://user:pass@127.0.0.1:PORT */
   url: string;
   messages: ReceivedMail[];
+  /** The next `n` messages to `to` are refused with 451. */
+  refuse(to: string, n: number): void;
 }
 
 /** Header name (lower case) → value, continuation lines unfolded. */
@@ -90,6 +92,7 @@ export function parseMail(raw: string): Pick<ReceivedMail, 'headers' | 'subject'
 
 export async function startSmtpServer(disposers: Disposers, user = 'notify', pass = 'secret-pass'): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
+  const refusals = new Map<string, number>();
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
     allowInsecureAuth: true,
@@ -103,6 +106,14 @@ export async function startSmtpServer(disposers: Disposers, user = 'notify', pas
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         const raw = Buffer.concat(chunks).toString('utf8');
+        // Refuse the first n messages to a listed recipient, as a server with a full queue does.
+        const to = session.envelope.rcptTo[0]?.address ?? '';
+        const left = refusals.get(to) ?? 0;
+        if (left > 0) {
+          refusals.set(to, left - 1);
+          const err = Object.assign(new Error('Mailbox busy, try again later'), { responseCode: 451 });
+          return callback(err);
+        }
         messages.push({
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
@@ -116,5 +127,9 @@ export async function startSmtpServer(disposers: Disposers, user = 'notify', pas
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   disposers.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const port = (server.server.address() as AddressInfo).port;
-  return { url: `smtp://${user}:${pass}@127.0.0.1:${port}`, messages };
+  return {
+    url: `smtp://${user}:${pass}@127.0.0.1:${port}`,
+    messages,
+    refuse: (to, n) => void refusals.set(to, n),
+  };
 }
