@@ -319,24 +319,26 @@ export interface ClaimedDelivery {
 }
 
 /**
- * Takes a delivery for an attempt: counts it (unless its rule is disabled and it is no test)
- * and returns what to send. Null when there is nothing to do: already DELIVERED, FAILED or
- * SUPPRESSED (a repeated job), or gone with its rule.
+ * Takes deliveries for an attempt: counts it (unless the rule is disabled and it is no test)
+ * and returns what to send, in the order of `ids` — null for one with nothing to do: already
+ * DELIVERED, FAILED or SUPPRESSED (a repeated job), or gone with its rule. One statement for
+ * many (the engine batches them).
  */
-export async function claimDelivery(db: DrizzleDb, id: number): Promise<ClaimedDelivery | null> {
+export async function claimDeliveries(db: DrizzleDb, ids: readonly number[]): Promise<(ClaimedDelivery | null)[]> {
   const d = notificationDeliveries;
   const result = await db.execute(sql`
     WITH claimed AS (
       UPDATE ${d} x SET attempts = x.attempts + (CASE WHEN r.enabled OR x.kind = 'TEST' THEN 1 ELSE 0 END)
       FROM ${notificationRules} r
-      WHERE x.id = ${id} AND r.id = x.rule_id AND x.status IN ('PENDING', 'RETRYING')
+      WHERE x.id = ANY(${`{${ids.join(',')}}`}::bigint[]) AND r.id = x.rule_id AND x.status IN ('PENDING', 'RETRYING')
       RETURNING x.id, x.kind, x.attempts, x.created_at, x.due_at, x.detection_id,
         r.id AS rule_id, r.channel, r.target, r.secret, r.enabled, r.watchlist_id
     )
     SELECT c.*, w.name AS watchlist_name, to_jsonb(p) AS detection
     FROM claimed c JOIN ${watchlists} w ON w.id = c.watchlist_id
     LEFT JOIN ${patternDetections} p ON p.id = c.detection_id`);
-  const [r] = rows<{
+  const byId = new Map<number, ClaimedDelivery>();
+  for (const r of rows<{
     id: number | string;
     kind: DeliveryKind;
     attempts: number;
@@ -350,44 +352,56 @@ export async function claimDelivery(db: DrizzleDb, id: number): Promise<ClaimedD
     watchlist_id: number | string;
     watchlist_name: string;
     detection: RawDetectionRow | string | null;
-  }>(result);
-  if (!r) return null;
-  const raw = typeof r.detection === 'string' ? (JSON.parse(r.detection) as RawDetectionRow) : r.detection;
-  return {
-    id: num(r.id),
-    kind: r.kind,
-    attempts: r.attempts,
-    createdAt: asDate(r.created_at),
-    dueAt: r.due_at === null ? null : asDate(r.due_at),
-    rule: { id: num(r.rule_id), channel: r.channel, target: r.target, secret: r.secret, enabled: r.enabled },
-    watchlist: { id: num(r.watchlist_id), name: r.watchlist_name },
-    detection: raw ? fromRaw(raw) : null,
-  };
+  }>(result)) {
+    const raw = typeof r.detection === 'string' ? (JSON.parse(r.detection) as RawDetectionRow) : r.detection;
+    byId.set(num(r.id), {
+      id: num(r.id),
+      kind: r.kind,
+      attempts: r.attempts,
+      createdAt: asDate(r.created_at),
+      dueAt: r.due_at === null ? null : asDate(r.due_at),
+      rule: { id: num(r.rule_id), channel: r.channel, target: r.target, secret: r.secret, enabled: r.enabled },
+      watchlist: { id: num(r.watchlist_id), name: r.watchlist_name },
+      detection: raw ? fromRaw(raw) : null,
+    });
+  }
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+export interface Outcome {
+  id: number;
+  status: 'DELIVERED' | 'RETRYING' | 'FAILED';
+  error: string | null;
+  /** Also disable the delivery's rule, with this reason (a 410). */
+  disableRule?: string;
 }
 
 /**
- * Writes an attempt's outcome, unless the delivery was settled already (by a repeated job);
- * `disableRule` also disables its rule with that reason (a 410). True when it wrote.
+ * Writes attempts' outcomes, each unless its delivery was settled already (by a repeated job);
+ * returns, in order, whether each was written. One statement for many (the engine batches them).
  */
-export async function writeOutcome(
-  db: DrizzleDb,
-  id: number,
-  outcome: { status: 'DELIVERED' | 'RETRYING' | 'FAILED'; error: string | null; disableRule?: string },
-): Promise<boolean> {
+export async function writeOutcomes(db: DrizzleDb, outcomes: readonly Outcome[]): Promise<boolean[]> {
   const d = notificationDeliveries;
-  const disable = outcome.disableRule
-    ? sql`, off AS (UPDATE ${notificationRules} SET enabled = false, disabled_reason = ${outcome.disableRule}
-        WHERE id IN (SELECT rule_id FROM done) RETURNING id)`
-    : sql``;
+  const json = JSON.stringify(
+    outcomes.map((o) => ({ id: o.id, status: o.status, error: o.error, disable: o.disableRule ?? null })),
+  );
   const result = await db.execute(sql`
-    WITH done AS (
-      UPDATE ${d} SET status = ${outcome.status}::delivery_status, last_error = ${outcome.error},
-        delivered_at = CASE WHEN ${outcome.status} = 'DELIVERED' THEN now() ELSE ${d.deliveredAt} END
-      WHERE id = ${id} AND status IN ('PENDING', 'RETRYING')
-      RETURNING rule_id
-    )${disable}
-    SELECT count(*)::int AS n FROM done`);
-  return (rows<{ n: number }>(result)[0]?.n ?? 0) > 0;
+    WITH o AS (
+      SELECT * FROM jsonb_to_recordset(${json}::jsonb) AS o(id bigint, status text, error text, disable text)
+    ), done AS (
+      UPDATE ${d} x SET status = o.status::delivery_status, last_error = o.error,
+        delivered_at = CASE WHEN o.status = 'DELIVERED' THEN now() ELSE x.delivered_at END
+      FROM o WHERE x.id = o.id AND x.status IN ('PENDING', 'RETRYING')
+      RETURNING x.id, x.rule_id, o.disable
+    ), off AS (
+      -- Runs whether or not it is read: data-modifying CTEs always run to completion.
+      UPDATE ${notificationRules} r SET enabled = false, disabled_reason = done.disable
+      FROM done WHERE r.id = done.rule_id AND done.disable IS NOT NULL
+      RETURNING r.id
+    )
+    SELECT id FROM done`);
+  const written = new Set(rows<{ id: number | string }>(result).map((r) => num(r.id)));
+  return outcomes.map((o) => written.has(o.id));
 }
 
 /**

@@ -5,7 +5,15 @@
  * the one place that decides it. The queue (workers/notify) retries RETRYING with backoff.
  */
 import type { Database } from '../db/client.js';
-import { claimDelivery, collectDigest, digestContents, writeOutcome, type ClaimedDelivery } from '../db/notifications.js';
+import {
+  claimDeliveries,
+  collectDigest,
+  digestContents,
+  writeOutcomes,
+  type ClaimedDelivery,
+  type Outcome,
+} from '../db/notifications.js';
+import { createBatcher } from '../lib/batch.js';
 import {
   DIGEST_MAX_LISTED,
   emailContent,
@@ -44,6 +52,10 @@ export function createDeliveryEngine(o: DeliveryEngineOptions): DeliveryEngine {
   const { db } = o.database;
   const s = o.settings;
   const webhooks = createWebhookSender({ timeoutMs: s.timeoutMs, allowPrivate: s.allowPrivate });
+  // Claims and outcomes of concurrent attempts share statements: 50 sends in flight are a few
+  // round trips, not 100 queued on the engine's pool (under load the pool was the bottleneck).
+  const claim = createBatcher((ids: number[]) => claimDeliveries(db, ids));
+  const writeOutcome = createBatcher((outcomes: Outcome[]) => writeOutcomes(db, outcomes));
   const mailer: Mailer | null =
     s.smtpUrl && s.emailFrom ? createMailer({ smtpUrl: s.smtpUrl, from: s.emailFrom, timeoutMs: s.timeoutMs }) : null;
 
@@ -112,7 +124,7 @@ export function createDeliveryEngine(o: DeliveryEngineOptions): DeliveryEngine {
         error = final ? `${result.error} (attempt ${d.attempts}, the last)` : result.error;
         break;
     }
-    const wrote = await writeOutcome(db, d.id, { status, error, disableRule });
+    const wrote = await writeOutcome({ id: d.id, status, error, disableRule });
     if (wrote) o.onOutcome?.(d.rule.channel, status);
     if (disableRule) o.logger.warn(`[notify] rule ${d.rule.id} ${disableRule}`);
     return { status, error };
@@ -120,7 +132,7 @@ export function createDeliveryEngine(o: DeliveryEngineOptions): DeliveryEngine {
 
   return {
     async attempt(deliveryId, final) {
-      const d = await claimDelivery(db, deliveryId);
+      const d = await claim(deliveryId);
       if (!d) return { status: 'SKIPPED', error: null };
       if (!d.rule.enabled && d.kind !== 'TEST')
         return settle(d, { outcome: 'failed', error: 'not sent: the rule is disabled' }, final);
