@@ -307,6 +307,23 @@ describe('webhooks', () => {
     expect(rules.body.data!.notificationRules.find((x) => x.id === created.rule.id)!.enabled).toBe(true);
   });
 
+  it('follows no redirect, and reads only the start of a long answer', async () => {
+    const watchlistId = await createWatchlist(alice, 'Odd answers', { symbols: ['ODD'] });
+    const redirected = await webhookRule(alice, watchlistId, '/redirect');
+    const chatty = await webhookRule(alice, watchlistId, '/chatty');
+    receiver.route('/redirect', redirected.secret, () => ({ status: 307, headers: { location: `${receiver.base}/elsewhere` } }));
+    receiver.route('/elsewhere', redirected.secret);
+    receiver.route('/chatty', chatty.secret, () => ({ status: 503, body: `overloaded ${'x'.repeat(200_000)}` }));
+    await publish('ODD', 0.95);
+    const failed = async (ruleId: string) =>
+      waitFor(async () => (await deliveries(alice, ruleId, 'FAILED'))[0], { timeoutMs: 20_000, what: `rule ${ruleId} FAILED` });
+    expect((await failed(redirected.rule.id)).lastError).toMatch(/answered 307 \(redirects are not followed\)/);
+    const long = (await failed(chatty.rule.id)).lastError!;
+    expect(long).toMatch(/^the receiver answered 503: overloaded x+ \(attempt 4, the last\)$/);
+    expect(long.length).toBeLessThan(400);
+    expect(receiver.on('/elsewhere')).toEqual([]);
+  });
+
   it('no answer within NOTIFY_TIMEOUT_MS is retried', async () => {
     const watchlistId = await createWatchlist(alice, 'Hangs', { symbols: ['HANG'] });
     const created = await webhookRule(alice, watchlistId, '/hang');

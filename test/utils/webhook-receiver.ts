@@ -23,7 +23,7 @@ export interface ReceivedCall {
 }
 
 /** How to answer one call: a status after an optional delay, or never (`hang`). */
-export type Answer = { status: number; delayMs?: number; body?: string } | 'hang';
+export type Answer = { status: number; delayMs?: number; body?: string; headers?: Record<string, string> } | 'hang';
 
 export interface Receiver {
   /** http://127.0.0.1:PORT */
@@ -83,7 +83,8 @@ export async function startReceiver(disposers: Disposers, port = 0): Promise<Rec
     const answer = route ? route.answer(call, calls.filter((c) => c.path === path).length) : { status: 404 };
     if (answer === 'hang') return;
     const send = () => {
-      if (!res.destroyed) res.writeHead(answer.status, { 'content-type': 'text/plain' }).end(answer.body ?? '');
+      if (!res.destroyed)
+        res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers }).end(answer.body ?? '');
     };
     if (answer.delayMs) {
       // The receiver's own pacing (a slow receiver is the point), not a wait for a condition.
