@@ -13,7 +13,8 @@ import { startReceiver } from './utils/webhook-receiver.js';
 /**
  * Notifications in `patternwire all` on the embedded PGlite (what `npm start` runs): one
  * connection shared by the writer and the delivery engine, the write lock an in-process mutex.
- * An alert, the cap's digest (closed under that lock) and a test send, then a clean SIGTERM.
+ * An alert, the cap's digest (closed under that lock) and a test send, then a clean SIGTERM
+ * while a send hangs.
  */
 const disposers = createDisposers();
 afterAll(() => disposers.run());
@@ -83,6 +84,13 @@ describe('notifications on PGlite (all-in-one)', () => {
     const digest = calls.find((c) => c.payload!.type === 'pattern.digest')!;
     expect((digest.payload!.data as { count: number }).count).toBe(2);
 
+    // A send that hangs does not hold the shutdown past SHUTDOWN_TIMEOUT_MS (10 s, the same as
+    // NOTIFY_TIMEOUT_MS): past a grace it is cut, and left RETRYING for a later worker.
+    receiver.route('/lite', rule.body.data!.createNotificationRule.secret, () => 'hang');
+    await gql(httpUrl, `mutation($id: ID!) { testNotificationRule(id: $id) { id } }`, {
+      id: rule.body.data!.createNotificationRule.rule.id,
+    });
+    await waitFor(() => receiver.on('/lite').length >= 4, { what: 'the hanging test send' });
     const exit = await all.signal('SIGTERM');
     expect(exit.code, all.output()).toBe(0);
   }, 90_000);

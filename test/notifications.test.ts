@@ -414,6 +414,39 @@ describe('webhooks', () => {
   });
 });
 
+describe('digests and disabled rules', () => {
+  it('a digest due while its rule is disabled is FAILED and closed, so the next suppression opens a new one', async () => {
+    const watchlistId = await createWatchlist(alice, 'Paused', { symbols: ['PAUSE'] });
+    const created = await webhookRule(alice, watchlistId, '/paused', { maxPerHour: 1 });
+    receiver.route('/paused', created.secret);
+    const setEnabled = (enabled: boolean) =>
+      gql(alice, `mutation($id: ID!, $e: Boolean!) { setNotificationRuleEnabled(id: $id, enabled: $e) { id } }`, {
+        id: created.rule.id,
+        e: enabled,
+      });
+    await publish('PAUSE', 0.95);
+    await publish('PAUSE', 0.96);
+    await waitFor(async () => (await deliveries(alice, created.rule.id)).some((d) => d.kind === 'DIGEST'), {
+      what: 'a digest opened',
+    });
+    await setEnabled(false);
+    const failedDigest = await waitFor(
+      async () => (await deliveries(alice, created.rule.id, 'FAILED')).find((d) => d.kind === 'DIGEST'),
+      { timeoutMs: CAP_WINDOW_MS + 10_000, what: 'the digest FAILED while the rule is disabled' },
+    );
+    expect(failedDigest.lastError).toBe('not sent: the rule is disabled');
+
+    await setEnabled(true);
+    for (let i = 0; i < 3; i++) await publish('PAUSE', 0.97);
+    const digest = await waitFor(() => receiver.on('/paused').find((c) => c.payload?.type === 'pattern.digest'), {
+      timeoutMs: CAP_WINDOW_MS + 10_000,
+      what: 'a new digest sent',
+    });
+    expect(digest.id).not.toBe(failedDigest.id);
+    expect((digest.payload!.data as { count: number }).count).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe('email', () => {
   it('sends the contract’s subject with a text and an HTML part, through SMTP with credentials, retrying a refusal', async () => {
     const watchlistId = await createWatchlist(alice, 'Mail <b>&</b> "quotes"', { symbols: ['MAIL'] });

@@ -37,6 +37,7 @@ export interface AttemptOutcome {
 export interface DeliveryEngine {
   /** One attempt; `final` when the queue will not try again. Throws only on a database fault. */
   attempt(deliveryId: number, final: boolean): Promise<AttemptOutcome>;
+  /** Drops every connection: sends in flight fail at once (and are RETRYING). */
   close(): void;
 }
 
@@ -112,7 +113,7 @@ export function createDeliveryEngine(o: DeliveryEngineOptions): DeliveryEngine {
       case 'gone':
         status = 'FAILED';
         error = result.error;
-        disableRule = `disabled at ${new Date().toISOString()}: delivery ${d.id} got ${result.error}`;
+        disableRule = `the receiver answered 410 Gone to delivery ${d.id} at ${new Date().toISOString()}`;
         break;
       case 'refused':
       case 'failed':
@@ -134,8 +135,11 @@ export function createDeliveryEngine(o: DeliveryEngineOptions): DeliveryEngine {
     async attempt(deliveryId, final) {
       const d = await claim(deliveryId);
       if (!d) return { status: 'SKIPPED', error: null };
-      if (!d.rule.enabled && d.kind !== 'TEST')
+      if (!d.rule.enabled && d.kind !== 'TEST') {
+        // A digest is closed all the same: an open one would keep the rule from opening the next.
+        if (d.kind === 'DIGEST') await o.database.withWriteLock((locked) => collectDigest(locked, d.id));
         return settle(d, { outcome: 'failed', error: 'not sent: the rule is disabled' }, final);
+      }
       const message = await messageOf(d);
       if (typeof message === 'string') return settle(d, { outcome: 'failed', error: `not sent: ${message}` }, final);
       return settle(d, await send(d, message), final);

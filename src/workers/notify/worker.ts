@@ -31,6 +31,8 @@ export interface NotificationWorkerOptions {
   concurrency: number;
   backoffMs: number;
   sweepMs: number;
+  /** On close, how long sends in flight may take to finish before they are cut (and retried later). */
+  closeGraceMs?: number;
   logger: Logger;
 }
 
@@ -84,7 +86,17 @@ export function createNotificationWorker(o: NotificationWorkerOptions): Notifica
     async close() {
       clearInterval(timer);
       await sweeping;
-      await worker.close(o.connection.status !== 'ready');
+      const closing = worker.close(o.connection.status !== 'ready');
+      // A receiver that hangs would hold the shutdown for NOTIFY_TIMEOUT_MS: past the grace, its
+      // call is cut; the attempt is RETRYING, and a later one sends it, with the same webhook-id.
+      let grace: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        closing.then(() => true),
+        new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), o.closeGraceMs ?? 3_000))),
+      ]);
+      clearTimeout(grace);
+      if (!finished) o.engine.close();
+      await closing;
     },
   };
 }
