@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,7 @@ beforeAll(async () => {
     NOTIFY_BACKOFF_MS: '150',
     NOTIFY_CAP_WINDOW_MS: String(CAP_WINDOW_MS),
     NOTIFY_SWEEP_MS: '1000',
+    WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
   });
   system = await startTestSystem(disposers, t.config);
   alice = await createTestUser(t.config.databaseUrl!, 'alice', 'READER');
@@ -194,6 +195,15 @@ describe('webhooks', () => {
         'webhook-signature': first.signature,
       }),
     ).toThrow(/No matching signature/);
+
+    // Stored sealed under WEBHOOK_SECRET_KEY: the database alone does not hold the secret.
+    const c = new pg.Client({ connectionString: t.config.databaseUrl });
+    await c.connect();
+    const stored = (await c.query<{ secret: string }>('select secret from notification_rules where id = $1', [created.rule.id]))
+      .rows[0]!;
+    await c.end();
+    expect(stored.secret).toMatch(/^aes-256-gcm:/);
+    expect(stored.secret).not.toContain(created.secret!.slice('whsec_'.length, 20));
 
     // The webhook-id is the delivery's id; the delivery is DELIVERED after one attempt.
     const list = await deliveries(alice, created.rule.id);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { NOTIFY_DEFAULT_ATTEMPTS, NOTIFY_DEFAULT_BACKOFF_MS } from '../../src/config/env.js';
+import { loadConfig, NOTIFY_DEFAULT_ATTEMPTS, NOTIFY_DEFAULT_BACKOFF_MS } from '../../src/config/env.js';
 import { forbiddenAddress, ipv6Bytes } from '../../src/domain/addresses.js';
 import {
   alertSubject,
@@ -227,5 +227,34 @@ describe('webhook secrets', () => {
     expect(() => openSecret(sealed, randomBytes(32))).toThrow(/not the key it was sealed with/);
     expect(() => openSecret(sealed, null)).toThrow(/WEBHOOK_SECRET_KEY is not set/);
     expect(openSecret(sealSecret(secret, null), null)).toBe(secret);
+  });
+});
+
+describe('notification settings', () => {
+  it('defaults: no email, public https webhooks only, 10 s, 10 attempts over ~2 h, an hour’s cap', () => {
+    const n = loadConfig({}).notifications;
+    expect(n).toMatchObject({
+      smtpUrl: null,
+      emailFrom: null,
+      allowPrivate: false,
+      secretKey: null,
+      timeoutMs: 10_000,
+      attempts: 10,
+    });
+    expect(n.backoffMs).toBe(14_090);
+    expect(n.capWindowMs).toBe(3_600_000);
+  });
+
+  it('fails naming the variable: SMTP_URL without EMAIL_FROM, a key that is not 32 bytes, a URL that is no SMTP', () => {
+    expect(() => loadConfig({ SMTP_URL: 'smtp://u:p@mail.example.com:587' })).toThrow(/EMAIL_FROM: must be set when SMTP_URL is/);
+    expect(() => loadConfig({ SMTP_URL: 'http://mail.example.com', EMAIL_FROM: 'a@b.com' })).toThrow(
+      /SMTP_URL: must start with smtp/,
+    );
+    expect(() => loadConfig({ WEBHOOK_SECRET_KEY: 'short' })).toThrow(/WEBHOOK_SECRET_KEY: must be 32 bytes/);
+    const hex = randomBytes(32).toString('hex');
+    expect(loadConfig({ WEBHOOK_SECRET_KEY: hex }).notifications.secretKey).toEqual(Buffer.from(hex, 'hex'));
+    const b64 = randomBytes(32).toString('base64');
+    expect(loadConfig({ WEBHOOK_SECRET_KEY: b64 }).notifications.secretKey).toEqual(Buffer.from(b64, 'base64'));
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE: 'true' }).notifications.allowPrivate).toBe(true);
   });
 });
