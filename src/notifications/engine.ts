@@ -60,7 +60,7 @@ export function createDeliveryEngine(o: DeliveryEngineOptions): DeliveryEngine {
   const mailer: Mailer | null =
     s.smtpUrl && s.emailFrom ? createMailer({ smtpUrl: s.smtpUrl, from: s.emailFrom, timeoutMs: s.timeoutMs }) : null;
 
-  /** What the delivery says; null with the reason when there is nothing to send. */
+  /** What the delivery says, or (a string) why there is nothing to send. */
   async function messageOf(d: ClaimedDelivery): Promise<NotificationMessage | string> {
     const at = d.createdAt;
     switch (d.kind) {
