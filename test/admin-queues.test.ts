@@ -158,7 +158,7 @@ describe('/admin/queues', () => {
     expect(await res.json()).toEqual({ error: '/admin/queues is for ADMINs; you are a READER', code: 'FORBIDDEN' });
   });
 
-  it('an ADMIN’s cookie: the board under its own CSP, and its API listing the three queues', async () => {
+  it('an ADMIN’s cookie: the board under its own CSP, and its API listing the four queues', async () => {
     const cookie = await signIn(admin.token);
     const page = await fetch(`${system.httpUrl}/admin/queues`, { headers: withCookie(cookie, { accept: 'text/html' }) });
     expect(page.status).toBe(200);
@@ -176,7 +176,7 @@ describe('/admin/queues', () => {
     const api = await fetch(`${system.httpUrl}/admin/queues/api/queues`, { headers: withCookie(cookie) });
     expect(api.status).toBe(200);
     const body = (await api.json()) as { queues: { name: string }[] };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(['control', 'detections', 'rejects']);
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['control', 'detections', 'notifications', 'rejects']);
 
     // The CSP is the board's alone: the rest of the app keeps its own (none on JSON answers).
     const healthz = await fetch(`${system.httpUrl}/healthz`);
@@ -289,7 +289,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the board in headless chromium', () => {
   });
 
   it(
-    'signs in with fetch from a page of this origin, then shows the three queues with no CSP violation',
+    'signs in with fetch from a page of this origin, then shows the four queues with no CSP violation',
     { timeout: 60_000 },
     async () => {
       const context = await browser.newContext();
@@ -329,7 +329,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the board in headless chromium', () => {
 
       const response = await page.goto(`${system.httpUrl}/admin/queues`);
       expect(response?.status()).toBe(200);
-      for (const name of ['detections', 'control', 'rejects']) {
+      for (const name of ['detections', 'control', 'rejects', 'notifications']) {
         await page.getByText(name, { exact: true }).first().waitFor({ timeout: 20_000 });
       }
       expect(problems).toEqual([]);

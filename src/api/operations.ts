@@ -18,7 +18,7 @@ import type { Authenticator, Principal } from '../auth/authenticator.js';
 import { SESSION_COOKIE, SESSION_COOKIE_PATH, type Sessions } from '../auth/sessions.js';
 import type { Logger } from '../lib/logger.js';
 import { METRICS_CONTENT_TYPE, metricsText } from '../metrics/metrics.js';
-import type { Queues } from '../queues/queues.js';
+import { everyQueue, type Queues } from '../queues/queues.js';
 import { judgeOrigin, type BrowserRules } from './http-guards.js';
 import type { RequestGate } from './request-auth.js';
 import { ADMIN_QUEUES_CSP } from './csp.js';
@@ -217,7 +217,7 @@ async function loadBoard(queues: Queues): Promise<(req: IncomingMessage, res: Se
   const adapter = new ExpressAdapter();
   adapter.setBasePath(ADMIN_QUEUES_PATH);
   createBullBoard({
-    queues: [queues.detections, queues.control, queues.rejects].map((q) => new BullMQAdapter(q)),
+    queues: everyQueue(queues).map((q) => new BullMQAdapter(q)),
     serverAdapter: adapter,
     options: { uiConfig: { boardTitle: 'Patternwire queues' } },
   });

@@ -24,6 +24,7 @@ import { watchlistResolvers } from './watchlists.js';
 import { inboxResolvers } from './inbox.js';
 import type { AlertRouter } from './alert-router.js';
 import { endingLiveOnReturn, type EventStream, type SlowConsumerError } from './event-stream.js';
+import { notificationResolvers, type NotifyContext } from './notifications.js';
 import type { LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
 import { DateTime, JSONScalar } from './scalars.js';
@@ -44,6 +45,8 @@ export interface ApiContext {
   onSlowConsumer: (error: SlowConsumerError) => void;
   /** Most detections `patternAlert(after:)` replays (REPLAY_MAX_DETECTIONS; set by `useLimits`). */
   replayLimit?: number;
+  /** Notification rules (contract §7): the write lock, the queue and the settings. */
+  notify: NotifyContext;
 }
 
 const REPLAY_PAGE = 500;
@@ -192,10 +195,18 @@ export const resolvers = {
     ...identityResolvers.Query,
     ...watchlistResolvers.Query,
     ...inboxResolvers.Query,
+    ...notificationResolvers.Query,
   },
-  Mutation: { ...identityResolvers.Mutation, ...watchlistResolvers.Mutation, ...inboxResolvers.Mutation },
+  Mutation: {
+    ...identityResolvers.Mutation,
+    ...watchlistResolvers.Mutation,
+    ...inboxResolvers.Mutation,
+    ...notificationResolvers.Mutation,
+  },
   Inbox: inboxResolvers.Inbox,
   Watchlist: watchlistResolvers.Watchlist,
+  NotificationRule: notificationResolvers.NotificationRule,
+  NotificationDelivery: notificationResolvers.NotificationDelivery,
   User: identityResolvers.User,
   ApiToken: identityResolvers.ApiToken,
   Subscription: {

@@ -20,6 +20,7 @@ import type { LiveHub } from './live-hub.js';
 import type { AlertRouter } from './alert-router.js';
 import { DEPENDENCY_TIMEOUT_MS } from './pipeline-health.js';
 import { resolvers, type ApiContext } from './resolvers.js';
+import type { NotifyContext } from './notifications.js';
 import { handleRestRequest } from './rest.js';
 import { quietOversizedMessages, subscriptionLimitErrors, useLimits, webSocketLimits } from './limits.js';
 import { DEFAULT_LIMITS, type Limits } from '../config/env.js';
@@ -61,6 +62,8 @@ export interface ApiServerOptions {
   http: BrowserRules & HttpTimeouts;
   /** Contract §5's limits (src/api/limits.ts); the defaults when not given. */
   limits?: Limits;
+  /** Notification rules (contract §7). */
+  notify: NotifyContext;
 }
 
 export interface ApiServer {
@@ -108,6 +111,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     inboxReplayMax: o.inboxReplayMax,
     retrying: o.retrying,
     retryAlertMs: o.retryAlertMs,
+    notify: o.notify,
   };
 
   const yoga = createYoga<{ req?: IncomingMessage; socket?: WebSocket; principal: Principal }, ApiContext>({

@@ -36,6 +36,13 @@ const originList = z
     }
     return origins;
   });
+/**
+ * Contract §7: a delivery is tried 10 times over about two hours. The 9 delays double from the
+ * base, so they sum to 511 × base: 7,200,000 / 511 ≈ 14.09 s makes 2 h.
+ */
+export const NOTIFY_DEFAULT_ATTEMPTS = 10;
+export const NOTIFY_DEFAULT_BACKOFF_MS = Math.round(7_200_000 / (2 ** (NOTIFY_DEFAULT_ATTEMPTS - 1) - 1));
+
 // ---- Limits (contract §5): past one, the client gets an error naming it and its variable. ----
 /** Each limit's environment variable, named in the errors the client gets past it. */
 export const LIMIT_VARIABLES = {
@@ -121,6 +128,28 @@ const envSchema = z
     // Operations (contract §8): where a worker or an ingest serves GET /metrics.
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     ...limitSchema,
+    // Notifications (contract §7)
+    SMTP_URL: z
+      .string()
+      .url()
+      .refine((u) => /^smtps?:\/\//.test(u), 'must start with smtp:// or smtps://')
+      .optional(),
+    EMAIL_FROM: z.string().min(3).optional(),
+    WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false'),
+    WEBHOOK_SECRET_KEY: z
+      .string()
+      .refine(
+        (k) => /^[0-9a-fA-F]{64}$/.test(k) || Buffer.from(k, 'base64').length === 32,
+        'must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)',
+      )
+      .optional(),
+    NOTIFY_TIMEOUT_MS: positiveInt(10_000),
+    NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(NOTIFY_DEFAULT_ATTEMPTS),
+    NOTIFY_BACKOFF_MS: positiveInt(NOTIFY_DEFAULT_BACKOFF_MS),
+    NOTIFY_CAP_WINDOW_MS: positiveInt(3_600_000),
+    NOTIFY_CONCURRENCY: positiveInt(50),
+    NOTIFY_SWEEP_MS: positiveInt(10_000),
+    NOTIFY_DB_POOL: positiveInt(4),
   })
   .superRefine((e, ctx) => {
     if (e.AUTH_JWT_SECRET && e.AUTH_JWKS_URL) {
@@ -133,6 +162,13 @@ const envSchema = z
         code: 'custom',
         path: ['QUEUE_PREFIX'],
         message: `must contain a Redis Cluster hash tag such as {patternwire} when REDIS_CLUSTER_NODES is set, got "${e.QUEUE_PREFIX}"`,
+      });
+    }
+    if (e.SMTP_URL && !e.EMAIL_FROM) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['EMAIL_FROM'],
+        message: 'must be set when SMTP_URL is (the sender of notification emails)',
       });
     }
     if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
@@ -197,6 +233,31 @@ export interface Config {
   limits: Limits;
   /** A process without the API serves `GET /metrics` here (unset: it serves none). */
   metricsPort: number | undefined;
+  notifications: NotificationSettings;
+}
+
+/** Contract §7: webhooks and email. */
+export interface NotificationSettings {
+  /** Null: email rules are refused (nothing to send them through). */
+  smtpUrl: string | null;
+  emailFrom: string | null;
+  /** Also http:// and private, loopback, link-local … addresses (tests, internal networks). */
+  allowPrivate: boolean;
+  /** Seals webhook secrets at rest (AES-256-GCM); null keeps them as they are. */
+  secretKey: Buffer | null;
+  /** A webhook or SMTP exchange that has not finished in this time is retried. */
+  timeoutMs: number;
+  attempts: number;
+  /** First retry delay; doubles each time (the default makes 10 attempts span about 2 h). */
+  backoffMs: number;
+  /** The window of a rule's maxPerHour (an hour; shorter in tests), and of its digest. */
+  capWindowMs: number;
+  /** Deliveries one worker process sends at once. */
+  concurrency: number;
+  /** How often a worker re-queues deliveries left PENDING this long (their job was never added). */
+  sweepMs: number;
+  /** PostgreSQL connections of the delivery engine, apart from the detection writer's. */
+  dbPoolSize: number;
 }
 
 export interface Channels {
@@ -284,5 +345,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     limits: Object.fromEntries(Object.entries(LIMIT_VARIABLES).map(([key, variable]) => [key, e[variable]])) as Limits,
     metricsPort: e.METRICS_PORT,
+    notifications: {
+      smtpUrl: e.SMTP_URL ?? null,
+      emailFrom: e.EMAIL_FROM ?? null,
+      allowPrivate: ['true', '1', 'on'].includes(e.WEBHOOK_ALLOW_PRIVATE),
+      secretKey: e.WEBHOOK_SECRET_KEY
+        ? Buffer.from(e.WEBHOOK_SECRET_KEY, /^[0-9a-fA-F]{64}$/.test(e.WEBHOOK_SECRET_KEY) ? 'hex' : 'base64')
+        : null,
+      timeoutMs: e.NOTIFY_TIMEOUT_MS,
+      attempts: e.NOTIFY_ATTEMPTS,
+      backoffMs: e.NOTIFY_BACKOFF_MS,
+      capWindowMs: e.NOTIFY_CAP_WINDOW_MS,
+      concurrency: e.NOTIFY_CONCURRENCY,
+      sweepMs: e.NOTIFY_SWEEP_MS,
+      dbPoolSize: e.NOTIFY_DB_POOL,
+    },
   };
 }

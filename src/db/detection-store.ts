@@ -4,7 +4,13 @@
  * the write lock. Reads are in `detection-queries.ts`.
  */
 import { asc, eq, gt, sql, type SQL } from 'drizzle-orm';
-import { patternDefinitions, patternDetections, publicationCursor, type DetectionRow } from '../schema/db.js';
+import {
+  notificationRulesVersion,
+  patternDefinitions,
+  patternDetections,
+  publicationCursor,
+  type DetectionRow,
+} from '../schema/db.js';
 import type { Classification, PatternEvent } from '../schema/events.js';
 import type { DrizzleDb } from './client.js';
 
@@ -47,8 +53,8 @@ function insertDetectionsSql(items: readonly DetectionToStore[]): SQL {
     RETURNING *`;
 }
 
-/** A `pattern_detections` row as the drivers return it from raw SQL. */
-interface RawDetectionRow {
+/** A `pattern_detections` row as the drivers return it from raw SQL (or `to_jsonb(row)`). */
+export interface RawDetectionRow {
   id: number | string;
   event_id: string;
   symbol: string;
@@ -70,7 +76,7 @@ interface RawDetectionRow {
 /** PGlite returns timestamptz as a Date, node-postgres's raw rows as a string. */
 const asDate = (v: Date | string) => (v instanceof Date ? v : new Date(v));
 
-function fromRaw(r: RawDetectionRow): DetectionRow {
+export function fromRaw(r: RawDetectionRow): DetectionRow {
   return {
     // bigserial: node-postgres returns int8 as a string.
     id: Number(r.id),
@@ -97,6 +103,11 @@ export interface Publication {
   rows: DetectionRow[];
   /** More rows above the cursor wait beyond this page (a large backlog left by a crash). */
   more: boolean;
+  /**
+   * `notification_rules_version` as the store statement saw it (undefined when not read): the
+   * writer's cached notification rules are reloaded only when it moved.
+   */
+  rulesVersion?: number;
 }
 
 /** What `storeForPublication` stored, beside what to publish. */
@@ -120,15 +131,16 @@ const PUBLICATION_PAGE = 1_000;
 export async function storeForPublication(db: DrizzleDb, items: readonly DetectionToStore[]): Promise<StoredBatch> {
   if (items.length === 0) return { ...(await findUnpublished(db)), inserted: [] };
   const result = await db.execute(storeForPublicationSql(items));
-  const raw = (result as { rows: (RawDetectionRow & { fresh: boolean })[] }).rows;
+  const raw = (result as { rows: (RawDetectionRow & { fresh: boolean; rules_version: number | string })[] }).rows;
   const inserted = raw.filter((r) => r.fresh).map((r) => r.event_id);
+  const rulesVersion = raw.length > 0 ? Number(raw[0]!.rules_version) : undefined;
   const byId = (a: DetectionRow, b: DetectionRow) => a.id - b.id;
   const leftBehind = raw
     .filter((r) => !r.fresh)
     .map(fromRaw)
     .sort(byId);
   // A full page means more may wait below this batch's ids: publish that page alone, in order.
-  if (leftBehind.length === PUBLICATION_PAGE) return { rows: leftBehind, more: true, inserted };
+  if (leftBehind.length === PUBLICATION_PAGE) return { rows: leftBehind, more: true, inserted, rulesVersion };
   return {
     rows: [
       ...leftBehind,
@@ -139,6 +151,7 @@ export async function storeForPublication(db: DrizzleDb, items: readonly Detecti
     ],
     more: false,
     inserted,
+    rulesVersion,
   };
 }
 
@@ -163,6 +176,9 @@ export function storeForPublicationSql(items: readonly DetectionToStore[]): SQL 
         timeframes = array(SELECT DISTINCT unnest(${d.timeframes} || excluded.timeframes) ORDER BY 1),
         first_seen_at = least(${d.firstSeenAt}, excluded.first_seen_at),
         last_seen_at = greatest(${d.lastSeenAt}, excluded.last_seen_at)
+    ), rules AS (
+      -- One row: read with every batch so the writer knows when its notification rules changed.
+      SELECT version FROM ${notificationRulesVersion} WHERE id = 1
     ), left_behind AS (
       -- A scalar subquery, so the bound is a parameter of an index range scan; joined to the
       -- cursor instead, the plan walked the whole primary key per batch (writes fell from
@@ -170,9 +186,9 @@ export function storeForPublicationSql(items: readonly DetectionToStore[]): SQL 
       SELECT p.* FROM ${patternDetections} p WHERE p.id > (SELECT last_published_id FROM cursor)
       ORDER BY p.id LIMIT ${PUBLICATION_PAGE}
     )
-    SELECT false AS fresh, left_behind.* FROM left_behind
+    SELECT false AS fresh, (SELECT version FROM rules) AS rules_version, left_behind.* FROM left_behind
     UNION ALL
-    SELECT true AS fresh, ins.* FROM ins`;
+    SELECT true AS fresh, (SELECT version FROM rules) AS rules_version, ins.* FROM ins`;
 }
 
 /**

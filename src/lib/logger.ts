@@ -67,6 +67,8 @@ type Replacer = (match: string, key: string, value: string, offset: number, text
 const SECRETS: readonly [RegExp, string | Replacer][] = [
   // An API token (`pw_` + 43 base64url characters), or one cut short: 32 characters are already a secret.
   [new RegExp(`pw_${B64URL}{32,}`, 'g'), 'pw_[redacted]'],
+  // A webhook signing secret (Standard Webhooks: `whsec_` + base64), or one cut short.
+  [/whsec_[A-Za-z0-9+/]{16,}={0,2}/g, 'whsec_[redacted]'],
   // A JWT: base64url JSON header (`{"` is `eyJ`), payload and signature (empty for alg none).
   [new RegExp(`eyJ${B64URL}{4,}\\.${B64URL}{4,}\\.${B64URL}*`, 'g'), '[redacted JWT]'],
   // A URL's user and password (`smtp://user:pass@host`, `postgres://app:secret@db`): the host stays.

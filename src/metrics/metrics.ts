@@ -10,6 +10,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import { withTimeout } from '../lib/timeout.js';
+import { DELIVERY_STATUSES, NOTIFICATION_CHANNELS, type DeliveryStatus, type NotificationChannel } from '../schema/db.js';
 
 export const registry = new Registry();
 
@@ -78,11 +79,8 @@ export const slowConsumerCloses = new Counter({
   registers: [registry],
 });
 
-/** Contract §7's channels and delivery statuses, spelled as the GraphQL enums spell them. */
-export const NOTIFICATION_CHANNELS = ['WEBHOOK', 'EMAIL'] as const;
-export const NOTIFICATION_STATUSES = ['PENDING', 'DELIVERED', 'RETRYING', 'FAILED', 'SUPPRESSED'] as const;
-export type NotificationChannelLabel = (typeof NOTIFICATION_CHANNELS)[number];
-export type NotificationStatusLabel = (typeof NOTIFICATION_STATUSES)[number];
+type NotificationChannelLabel = NotificationChannel;
+type NotificationStatusLabel = DeliveryStatus;
 
 export const notifications = new Counter({
   name: 'patternwire_notifications_total',
@@ -90,8 +88,7 @@ export const notifications = new Counter({
   labelNames: ['channel', 'status'] as const,
   registers: [registry],
 });
-for (const channel of NOTIFICATION_CHANNELS)
-  for (const status of NOTIFICATION_STATUSES) notifications.labels(channel, status).inc(0);
+for (const channel of NOTIFICATION_CHANNELS) for (const status of DELIVERY_STATUSES) notifications.labels(channel, status).inc(0);
 
 /**
  * For the notification sender (contract §7): call once each time a delivery reaches a status

@@ -10,7 +10,7 @@ import { createRedis, waitForRedis } from '../redis/connections.js';
 import { createRateLimit } from '../redis/rate-limit.js';
 import { createAuthenticator } from '../auth/authenticator.js';
 import { createSessions } from '../auth/sessions.js';
-import { enableProcessMetrics, watchQueues } from '../metrics/metrics.js';
+import { countNotification, enableProcessMetrics, watchQueues } from '../metrics/metrics.js';
 import { serveMetrics } from '../metrics/http.js';
 import { createDetectionWriter } from '../workers/store/detection-writer.js';
 import { createPubSubReader, type Reader } from '../workers/ingest/pubsub-reader.js';
@@ -18,7 +18,11 @@ import { createJobIntake } from '../workers/ingest/job-intake.js';
 import { createStreamReader } from '../workers/ingest/stream-reader.js';
 import { createProcessor } from '../workers/store/processor.js';
 import { createRejectWriter } from '../workers/store/reject-writer.js';
-import { createQueues, type Queues } from '../queues/queues.js';
+import { createQueues, enqueueDeliveries, everyQueue, type Queues } from '../queues/queues.js';
+import { createDeliveryEngine } from '../notifications/engine.js';
+import { createDeliveryOutbox } from '../notifications/outbox.js';
+import type { DeliveryOutcomeListener } from '../notifications/outcomes.js';
+import { createNotificationWorker } from '../workers/notify/worker.js';
 import { createRetryingJobs } from '../queues/retrying.js';
 import { createWorkers } from '../workers/store/workers.js';
 import type { Lifecycle } from '../lib/lifecycle.js';
@@ -65,6 +69,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       attempts: config.worker.attempts,
       backoffMs: config.worker.backoffMs,
       completedRetentionSeconds: config.worker.completedRetentionSeconds,
+      notificationAttempts: config.notifications.attempts,
     },
     logger,
   );
@@ -72,7 +77,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
 
   // Contract §8: every process counts; the API serves /metrics, a worker or an ingest METRICS_PORT.
   enableProcessMetrics();
-  lifecycle.defer('queue metrics', watchQueues([queues.detections, queues.control, queues.rejects]));
+  lifecycle.defer('queue metrics', watchQueues(everyQueue(queues)));
   if (config.metricsPort !== undefined && !roles.api) {
     const metrics = await serveMetrics(config.metricsPort, config.host);
     lifecycle.defer('metrics port', () => metrics.close());
@@ -102,6 +107,28 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       maxRows: config.rejects.maxRows,
     });
     lifecycle.defer('reject retention', () => rejects.close());
+    const notify = config.notifications;
+    /**
+     * Every status a notification delivery is given passes here once (SUPPRESSED from the
+     * outbox, DELIVERED / RETRYING / FAILED from the engine's settle): the place to count
+     * `patternwire_notifications_total{channel,status}`.
+     */
+    const notificationOutcome: DeliveryOutcomeListener = (channel, status) => countNotification(channel, status);
+    // Sending has its own pool: deliveries never wait for, nor hold, the writer's connections.
+    // PGlite is one process's single connection, shared.
+    const notifyDatabase =
+      database.kind === 'pglite'
+        ? database
+        : await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: notify.dbPoolSize, logger });
+    if (notifyDatabase !== database) lifecycle.defer('notification database', () => notifyDatabase.close());
+    const engine = createDeliveryEngine({ database: notifyDatabase, settings: notify, logger, onOutcome: notificationOutcome });
+    lifecycle.defer('notification senders', () => engine.close());
+    const outbox = createDeliveryOutbox({
+      enqueue: (deliveries) => enqueueDeliveries(queues.notifications, deliveries),
+      capWindowMs: notify.capWindowMs,
+      logger,
+      onOutcome: notificationOutcome,
+    });
     const workers = await createWorkers({
       connection,
       prefix: config.queuePrefix,
@@ -111,7 +138,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       process: createProcessor({
         db: database.db,
         pubsub,
-        detections: createDetectionWriter({ database, pubsub }),
+        detections: createDetectionWriter({ database, pubsub, outbox }),
         channels: config.channels,
         logger,
       }),
@@ -121,6 +148,19 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
     });
     await workers.ready();
     lifecycle.defer('workers (draining jobs in flight)', () => workers.close());
+    const notifications = createNotificationWorker({
+      connection,
+      prefix: config.queuePrefix,
+      engine,
+      db: notifyDatabase.db,
+      queue: queues.notifications,
+      concurrency: notify.concurrency,
+      backoffMs: notify.backoffMs,
+      sweepMs: notify.sweepMs,
+      logger,
+    });
+    await notifications.ready();
+    lifecycle.defer('notification worker (finishing sends in flight)', () => notifications.close());
   }
 
   let api: ApiServer | null = null;
@@ -160,6 +200,7 @@ export async function startSystem(config: Config, roles: Roles, lifecycle: Lifec
       limits: config.limits,
       logger,
       http: config.http,
+      notify: { database, queue: queues.notifications, settings: config.notifications },
     });
     const server = api;
     lifecycle.defer('api (sockets closed with 1001)', () => server.close());

@@ -250,3 +250,108 @@ export const watchlists = pgTable(
   },
   (t) => [index('watchlists_user_id_id_idx').on(t.userId, t.id)],
 );
+
+// ---- notifications (contract §7)
+
+export const NOTIFICATION_CHANNELS = ['WEBHOOK', 'EMAIL'] as const;
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
+export const DELIVERY_STATUSES = ['PENDING', 'DELIVERED', 'RETRYING', 'FAILED', 'SUPPRESSED'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+/** ALERT: one matching detection; TEST: testNotificationRule; DIGEST: the matches a rule's hourly cap suppressed. */
+export const DELIVERY_KINDS = ['ALERT', 'TEST', 'DIGEST'] as const;
+export type DeliveryKind = (typeof DELIVERY_KINDS)[number];
+
+export const notificationChannelEnum = pgEnum('notification_channel', NOTIFICATION_CHANNELS);
+export const deliveryStatusEnum = pgEnum('delivery_status', DELIVERY_STATUSES);
+export const deliveryKindEnum = pgEnum('delivery_kind', DELIVERY_KINDS);
+
+/** A user's rule: detections matching one of their watchlists, at or above a priority, go to a webhook or an address. */
+export const notificationRules = pgTable(
+  'notification_rules',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    watchlistId: bigint('watchlist_id', { mode: 'number' })
+      .notNull()
+      .references(() => watchlists.id, { onDelete: 'cascade' }),
+    channel: notificationChannelEnum('channel').notNull(),
+    target: text('target').notNull(),
+    minPriority: priorityEnum('min_priority').notNull(),
+    maxPerHour: integer('max_per_hour').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    /** Why it was disabled when the system did it (a receiver answered 410 Gone). */
+    disabledReason: text('disabled_reason'),
+    /** WEBHOOK: the signing secret, sealed (domain/webhook-secret.ts); null for EMAIL. */
+    secret: text('secret'),
+    /** The newest detection id when the rule was created: it applies to detections above it. */
+    afterDetectionId: bigint('after_detection_id', { mode: 'number' }).notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('notification_rules_user_id_id_idx').on(t.userId, t.id),
+    index('notification_rules_watchlist_id_idx').on(t.watchlistId),
+  ],
+);
+
+/**
+ * One row per message a rule makes: an ALERT per (rule, matching detection) — the unique key
+ * makes its creation idempotent — a TEST per testNotificationRule, a DIGEST per capped hour.
+ * Its id is the webhook's `webhook-id`, and the BullMQ job that sends it is `delivery-<id>`.
+ */
+export const notificationDeliveries = pgTable(
+  'notification_deliveries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    ruleId: bigint('rule_id', { mode: 'number' })
+      .notNull()
+      .references(() => notificationRules.id, { onDelete: 'cascade' }),
+    /** The rule's user, copied so a user's deliveries list newest first from one index. */
+    userId: bigint('user_id', { mode: 'number' }).notNull(),
+    kind: deliveryKindEnum('kind').notNull(),
+    /** ALERT: the detection; null for TEST and DIGEST. */
+    detectionId: bigint('detection_id', { mode: 'number' }),
+    status: deliveryStatusEnum('status').notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    createdAt: at('created_at').notNull().defaultNow(),
+    deliveredAt: at('delivered_at'),
+    /** DIGEST: when it goes out (the end of the hour that filled the cap). */
+    dueAt: at('due_at'),
+    /** DIGEST: when it took the suppressed deliveries it carries (then it is closed: a new one opens). */
+    collectedAt: at('collected_at'),
+    /** SUPPRESSED: the digest that carried it. */
+    digestId: bigint('digest_id', { mode: 'number' }),
+  },
+  (t) => [
+    uniqueIndex('notification_deliveries_rule_detection_key').on(t.ruleId, t.detectionId),
+    index('notification_deliveries_rule_id_id_idx').on(t.ruleId, t.id),
+    index('notification_deliveries_user_id_id_idx').on(t.userId, t.id),
+    // The hourly cap counts a rule's recent alerts that were not suppressed.
+    index('notification_deliveries_cap_idx')
+      .on(t.ruleId, t.createdAt)
+      .where(sql`${t.kind} = 'ALERT' AND ${t.status} <> 'SUPPRESSED'`),
+    // At most one open digest per rule: suppressed matches gather in it until it goes out.
+    uniqueIndex('notification_deliveries_open_digest_key')
+      .on(t.ruleId)
+      .where(sql`${t.kind} = 'DIGEST' AND ${t.collectedAt} IS NULL`),
+    index('notification_deliveries_uncollected_idx')
+      .on(t.ruleId)
+      .where(sql`${t.status} = 'SUPPRESSED' AND ${t.digestId} IS NULL`),
+    // The relay's sweep: deliveries whose job may never have been added.
+    index('notification_deliveries_pending_idx')
+      .on(t.id)
+      .where(sql`${t.status} = 'PENDING'`),
+  ],
+);
+
+/**
+ * One row: bumped (by triggers, see the notifications migration) whenever a rule or a
+ * watchlist changes. The detection writer reads it with every batch and reloads its cached
+ * rules only when it moved, so no rule costs nothing and a new rule applies at once.
+ */
+export const notificationRulesVersion = pgTable('notification_rules_version', {
+  id: integer('id').primaryKey().default(1),
+  version: bigint('version', { mode: 'number' }).notNull(),
+});

@@ -160,6 +160,10 @@ export const typeDefs = /* GraphQL */ `
     "One of yours; another user's is NOT_FOUND."
     watchlist(id: ID!): Watchlist
     inbox: Inbox!
+    "Your notification rules, oldest first."
+    notificationRules: [NotificationRule!]!
+    "Your deliveries, newest first; of one rule (another user's is NOT_FOUND) and in one status if given. first: 1..500."
+    notificationDeliveries(ruleId: ID, status: DeliveryStatus, first: Int = 50): [NotificationDelivery!]!
   }
 
   enum Role {
@@ -228,6 +232,65 @@ export const typeDefs = /* GraphQL */ `
     filter: PatternFilter!
   }
 
+  enum NotificationChannel {
+    WEBHOOK
+    EMAIL
+  }
+  enum DeliveryStatus {
+    PENDING
+    DELIVERED
+    RETRYING
+    FAILED
+    SUPPRESSED
+  }
+  "ALERT: one matching detection; TEST: testNotificationRule; DIGEST: what the hourly cap held back."
+  enum DeliveryKind {
+    ALERT
+    TEST
+    DIGEST
+  }
+  "Detections matching the watchlist at or above minPriority, stored after the rule was created, sent to a webhook or an address (contract §7)."
+  type NotificationRule {
+    id: ID!
+    watchlist: Watchlist!
+    channel: NotificationChannel!
+    "WEBHOOK: the https:// URL called; EMAIL: the address written to."
+    target: String!
+    minPriority: Priority!
+    "1..1000. Past it within an hour, matches are SUPPRESSED and go out as one digest when that hour ends."
+    maxPerHour: Int!
+    enabled: Boolean!
+    createdAt: DateTime!
+    "Why the system disabled it (a receiver answered 410 Gone); null otherwise."
+    disabledReason: String
+  }
+  "At most 20 rules per user and 5 per watchlist. target: an https:// URL to a public address (2,048 characters at most), or an email address."
+  input NotificationRuleInput {
+    watchlistId: ID!
+    channel: NotificationChannel!
+    target: String!
+    minPriority: Priority = CRITICAL
+    maxPerHour: Int = 60
+  }
+  type NewNotificationRule {
+    rule: NotificationRule!
+    "WEBHOOK: the signing secret (whsec_…), shown this once; null for EMAIL."
+    secret: String
+  }
+  type NotificationDelivery {
+    "The webhook-id header of the call (the same on every attempt)."
+    id: ID!
+    rule: NotificationRule!
+    "ALERT: the detection; null for TEST and DIGEST."
+    detection: PatternDetection
+    status: DeliveryStatus!
+    attempts: Int!
+    lastError: String
+    createdAt: DateTime!
+    deliveredAt: DateTime
+    kind: DeliveryKind!
+  }
+
   "The secret is shown here once; only its hash is kept."
   type NewToken {
     token: String!
@@ -250,6 +313,14 @@ export const typeDefs = /* GraphQL */ `
     deleteWatchlist(id: ID!): Boolean!
     "Moves your inbox position to upTo; never back, never past the newest stored detection."
     acknowledgeAlerts(upTo: ID!): Inbox!
+    "For one of your watchlists (another user's is NOT_FOUND). WEBHOOK: returns the signing secret, once."
+    createNotificationRule(input: NotificationRuleInput!): NewNotificationRule!
+    "Enabling clears disabledReason."
+    setNotificationRuleEnabled(id: ID!, enabled: Boolean!): NotificationRule!
+    "Its deliveries go with it."
+    deleteNotificationRule(id: ID!): Boolean!
+    "Queues a sample (type pattern.test, detection null) to send now, even for a disabled rule; at most 10 per rule per hour."
+    testNotificationRule(id: ID!): NotificationDelivery!
   }
 
   type Subscription {

@@ -76,6 +76,14 @@ describe('log fields', () => {
     });
   });
 
+  it('redacts a webhook signing secret, in messages and fields', () => {
+    const { lines, logger } = capture();
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    logger.error(`could not sign with ${secret}`, { rule: `secret=${secret}` });
+    expect(lines[0]!.message).toBe('could not sign with whsec_[redacted]');
+    expect(lines[0]!.fields).toEqual({ rule: 'secret=whsec_[redacted]' });
+  });
+
   it('never lets a field overwrite a key of the line itself', () => {
     const { lines, logger } = capture();
     logger.info('m', { level: 'error', msg: 'other', time: 1, pid: 2, hostname: 'x' });

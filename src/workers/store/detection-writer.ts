@@ -10,6 +10,7 @@ import {
 import { databaseMessage, isDataError } from '../../db/errors.js';
 import { withTimeout } from '../../lib/timeout.js';
 import { detectionsStored } from '../../metrics/metrics.js';
+import type { DeliveryOutbox } from '../../notifications/outbox.js';
 import type { AlertPubSub } from '../../pubsub/pubsub.js';
 
 /**
@@ -35,6 +36,11 @@ export interface DetectionWriterOptions {
   maxBatch?: number;
   /** A publish that has not finished in this time fails the batch (which retries). */
   publishTimeoutMs?: number;
+  /**
+   * Notifications (contract §7): told each published page before the cursor moves past it, so
+   * the deliveries it makes are recorded exactly once (see notifications/outbox.ts).
+   */
+  outbox?: DeliveryOutbox;
 }
 
 interface Pending extends DetectionToStore {
@@ -60,12 +66,16 @@ const DUPLICATE: WriteOutcome = { stored: true, duplicate: true };
  * A batch is one statement, so one row PostgreSQL refuses (a data error: NUL in a string, a
  * constraint) fails all of it. The batch is then split in halves, and each half stored on its
  * own, down to the single rows that fail: those are refused, every other row is stored.
+ *
+ * With an outbox, each published page's notification deliveries are recorded before the
+ * cursor moves past it, so a crash anywhere neither loses one nor makes one twice.
  */
 export function createDetectionWriter({
   database,
   pubsub,
   maxBatch = 500,
   publishTimeoutMs = 5_000,
+  outbox,
 }: DetectionWriterOptions): DetectionWriter {
   const queue: Pending[] = [];
   let running: Promise<void> | null = null;
@@ -122,6 +132,8 @@ export function createDetectionWriter({
               publishTimeoutMs,
               `publishing detections took longer than ${publishTimeoutMs} ms`,
             );
+            // After subscribers have it, before the cursor moves: a crash in between re-does both.
+            if (outbox) await outbox.record(db, page.rows, page.rulesVersion);
           }
           // Pages, so a large backlog left by a crash is published in bounded pieces.
           if (!page.more) return last?.id ?? null;
