@@ -78,11 +78,11 @@ function sessionCookie(req: IncomingMessage, value: string, maxAgeSeconds: numbe
 export function createOperationsRoutes(o: OperationsOptions): OperationsRoutes {
   let board: Promise<(req: IncomingMessage, res: ServerResponse) => void> | null = null;
 
-  const sameOriginOnly = (req: IncomingMessage, res: ServerResponse): boolean => {
+  const sameOriginOnly = (req: IncomingMessage, res: ServerResponse, what: string): boolean => {
     const verdict = judgeOrigin(req, o.rules);
     if (verdict.kind === 'none' || verdict.kind === 'same') return true;
     o.send(res, 403, {
-      error: `${req.url ?? ''} answers this server's own pages only (its session cookie belongs to this origin), not ${req.headers.origin}`,
+      error: `${what} answers this server's own pages only (its session cookie belongs to this origin), not ${req.headers.origin}`,
       code: 'FORBIDDEN',
     });
     return false;
@@ -108,7 +108,7 @@ export function createOperationsRoutes(o: OperationsOptions): OperationsRoutes {
 
   async function session(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST' && req.method !== 'DELETE') return methodNotAllowed(req, res, 'POST, DELETE');
-    if (!sameOriginOnly(req, res)) return;
+    if (!sameOriginOnly(req, res, SESSION_PATH)) return;
     if (req.method === 'POST') {
       const principal = await o.gate.admit(req, res, 'rest');
       if (!principal) return;
@@ -149,14 +149,8 @@ export function createOperationsRoutes(o: OperationsOptions): OperationsRoutes {
         });
         res.end(req.method === 'HEAD' ? undefined : page);
       } else {
-        o.send(
-          res,
-          401,
-          { error: `Not signed in: ${reason}. Sign in on the dashboard (POST ${SESSION_PATH}).`, code: 'UNAUTHENTICATED' },
-          {
-            'WWW-Authenticate': 'Bearer',
-          },
-        );
+        const error = `Not signed in: ${reason}. Sign in on the dashboard (POST ${SESSION_PATH}).`;
+        o.send(res, 401, { error, code: 'UNAUTHENTICATED' }, { 'WWW-Authenticate': 'Bearer' });
       }
       return null;
     }
@@ -164,7 +158,7 @@ export function createOperationsRoutes(o: OperationsOptions): OperationsRoutes {
   }
 
   async function adminQueues(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!sameOriginOnly(req, res)) return;
+    if (!sameOriginOnly(req, res, ADMIN_QUEUES_PATH)) return;
     const principal = await boardPrincipal(req, res);
     if (!principal) return;
     if (principal.role !== 'ADMIN') return forbidden(res, ADMIN_QUEUES_PATH, principal);

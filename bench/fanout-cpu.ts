@@ -1,0 +1,116 @@
+/**
+ * CPU per delivery of the API's fan-out path, in one process and without sockets: the real live
+ * hub, schema, resolvers and shared execution, `SUBS` patternAlert subscribers each pulling the
+ * next event as graphql-ws does (after the previous frame), fed `EVENTS` live detections through
+ * an in-memory stand-in for the Redis pub/sub. Runs with and without the subscription metrics
+ * (`patternwire_subscriptions`, `patternwire_delivery_latency_seconds`), alternating, and prints
+ * the medians: what the metrics cost per frame, apart from the noise of a shared machine that the
+ * end-to-end benchmark (`npm run bench`) cannot see through.
+ *
+ *   npx tsx bench/fanout-cpu.ts [runs]
+ */
+import { parse } from 'graphql';
+import { createSchema, createYoga } from 'graphql-yoga';
+import { subscriptionMetrics } from '../src/api/api-metrics.js';
+import { createLiveHub } from '../src/api/live-hub.js';
+import { resolvers } from '../src/api/resolvers.js';
+import { useSharedSubscriptionExecution } from '../src/api/shared-execution.js';
+import { deliveryLatency } from '../src/metrics/metrics.js';
+import type { AlertPubSub } from '../src/pubsub/pubsub.js';
+import { decode, encode } from '../src/pubsub/messages.js';
+import { typeDefs } from '../src/schema/graphql.js';
+
+const SUBS = 200;
+const EVENTS = 500;
+const RUNS = Number(process.argv[2] ?? 8);
+
+function memoryPubSub(): AlertPubSub & { emit(topic: string, value: unknown): void } {
+  const handlers = new Map<string, ((v: unknown) => void)[]>();
+  return {
+    publish: () => Promise.resolve(),
+    subscribe(topic, onValue) {
+      handlers.set(topic, [...(handlers.get(topic) ?? []), onValue as (v: unknown) => void]);
+      return Promise.resolve(handlers.size);
+    },
+    unsubscribe: () => undefined,
+    close: () => Promise.resolve(),
+    emit(topic, value) {
+      for (const h of handlers.get(topic) ?? []) h(value);
+    },
+  };
+}
+
+/** CPU nanoseconds per delivery. */
+async function run(withMetrics: boolean): Promise<number> {
+  const pubsub = memoryPubSub();
+  const hub = await createLiveHub({ pubsub, queueLimit: 100_000 });
+  const yoga = createYoga({
+    schema: createSchema({ typeDefs, resolvers }),
+    plugins: [useSharedSubscriptionExecution(withMetrics ? subscriptionMetrics() : undefined)],
+  });
+  const document = parse('subscription { patternAlert { id eventId symbol pattern confidence tier } }');
+  const iterators: AsyncIterator<unknown>[] = [];
+  for (let i = 0; i < SUBS; i++) {
+    const enveloped = yoga.getEnveloped({}) as unknown as {
+      schema: ReturnType<typeof createSchema>;
+      contextFactory: () => Promise<object>;
+      subscribe: (args: { schema: unknown; document: unknown; contextValue: unknown }) => Promise<unknown>;
+    };
+    const contextValue = { ...(await enveloped.contextFactory()), hub, onSlowConsumer: () => undefined };
+    iterators.push((await enveloped.subscribe({ schema: enveloped.schema, document, contextValue })) as AsyncIterator<unknown>);
+  }
+  let delivered = 0;
+  const pullers = iterators.map(async (it) => {
+    for (let n = 0; n < EVENTS; n++) {
+      await it.next();
+      delivered++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const start = process.cpuUsage();
+  for (let n = 1; n <= EVENTS; n++) {
+    const now = new Date();
+    const wire = encode('patternAlert', {
+      id: n,
+      eventId: `e${n}`,
+      symbol: 'AAPL',
+      pattern: 'Doji',
+      confidence: 0.9,
+      tier: 'DAILY',
+      priority: 'HIGH',
+      timeframe: null,
+      category: null,
+      price: null,
+      detectedAt: now,
+      receivedAt: now,
+      expiresAt: null,
+      source: 'bench',
+      metadata: null,
+      storedAt: now,
+    });
+    pubsub.emit('patternAlert', decode('patternAlert', JSON.parse(JSON.stringify(wire)) as typeof wire));
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(pullers);
+  const cpu = process.cpuUsage(start);
+  if (delivered !== SUBS * EVENTS) throw new Error(`delivered ${delivered} of ${SUBS * EVENTS}`);
+  for (const it of iterators) await it.return?.();
+  hub.close();
+  return ((cpu.user + cpu.system) * 1000) / delivered;
+}
+
+const results = { without: [] as number[], with: [] as number[] };
+await run(false);
+await run(true);
+for (let i = 0; i < RUNS; i++) {
+  results.without.push(await run(false));
+  results.with.push(await run(true));
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+for (const [label, xs] of Object.entries(results)) {
+  console.log(
+    `${label} metrics: median ${median(xs).toFixed(0)} ns CPU per delivery (${xs.map((x) => x.toFixed(0)).join(', ')})`,
+  );
+}
+const samples = deliveryLatency.get().values.find((v) => v.metricName.endsWith('_count'))!.value;
+console.log(`${SUBS} subscribers × ${EVENTS} events per run; delivery-latency samples taken: ${samples}`);
