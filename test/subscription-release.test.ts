@@ -144,6 +144,9 @@ async function wsRound(round: number, total: number, sockets: number, measurePea
   const perSocket = Math.ceil(total / sockets);
   const clients: { client: Client; socket: Promise<WebSocket>; unsubscribes: (() => void)[]; drop: Drop }[] = [];
   let opened = 0;
+  /** Close codes of sockets that closed before this round dropped them (none expected). */
+  const earlyCloses: number[] = [];
+  let dropping = false;
   // Not 0 only when an earlier round failed to release everything; the count is reported.
   const before = await subscribers();
   const start = Date.now();
@@ -157,7 +160,10 @@ async function wsRound(round: number, total: number, sockets: number, measurePea
       lazy: false,
       // A terminated socket is expected here, not worth a console.error.
       onNonLazyError: () => undefined,
-      on: { connected: (s) => connected(s as WebSocket) },
+      on: {
+        connected: (s) => connected(s as WebSocket),
+        closed: (e) => void (dropping || earlyCloses.push((e as { code: number }).code)),
+      },
     });
     disposers.add(() => client.dispose());
     const unsubscribes: (() => void)[] = [];
@@ -173,7 +179,13 @@ async function wsRound(round: number, total: number, sockets: number, measurePea
     clients.push({ client, socket, unsubscribes, drop: DROPS[c % DROPS.length]! });
   }
   const open = await waitForSubscribers(before + total, 60_000);
-  if (open.ms === null) throw new Error(`round ${round}: ${open.count - before} of ${total} subscriptions opened`);
+  if (open.ms === null) {
+    throw new Error(
+      `round ${round}: ${open.count - before} of ${total} subscriptions opened` +
+        (earlyCloses.length ? `; ${earlyCloses.length} sockets closed before the drop, codes ${earlyCloses.join(', ')}` : ''),
+    );
+  }
+  dropping = true;
   const openMs = Date.now() - start;
   const peakHeap = measurePeak ? (await api.memory()).heapUsed : null;
 
