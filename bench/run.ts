@@ -165,7 +165,6 @@ async function main(options: Options): Promise<number> {
           users: n['inbox-users'],
           rate: n['inbox-rate'],
           seconds: n['inbox-seconds'],
-          warmupSeconds: n['warmup-seconds'],
           replay: n['inbox-replay'],
         }),
     };
