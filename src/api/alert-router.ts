@@ -17,7 +17,8 @@ import type { LiveHub } from './live-hub.js';
 /** What `myAlerts` yields: a detection and the user's watchlists it matched. */
 export interface Alert {
   detection: Detection;
-  watchlists: WatchlistRow[];
+  /** Read-only: live alerts of one watchlist share the index's array. */
+  watchlists: readonly WatchlistRow[];
   replayed: boolean;
 }
 
@@ -60,12 +61,11 @@ interface Connected {
 
 export function createAlertRouter(o: AlertRouterOptions): AlertRouter {
   const users = new Map<number, Connected>();
-  const index = new WatchlistIndex<number, WatchlistRow>();
+  // Filed by the user's own record, so a match leads straight to their streams.
+  const index = new WatchlistIndex<Connected, WatchlistRow>();
 
   const stopAlerts = o.hub.listen('patternAlert', (detection) => {
-    for (const [userId, watchlists] of index.match(detection)) {
-      const user = users.get(userId);
-      if (!user) continue;
+    for (const [user, watchlists] of index.match(detection)) {
       // One object for all of this user's subscriptions, so one execution serves them
       // (shared-execution.ts caches by event object); it never reaches another user.
       const alert: Alert = { detection, watchlists, replayed: false };
@@ -88,7 +88,7 @@ export function createAlertRouter(o: AlertRouterOptions): AlertRouter {
     if (users.get(userId) !== user || read < user.applied) return;
     user.applied = read;
     user.watchlists = rows;
-    index.set(userId, rows);
+    index.set(user, rows);
   }
 
   return {
@@ -103,7 +103,7 @@ export function createAlertRouter(o: AlertRouterOptions): AlertRouter {
           owner.streams.delete(live);
           if (owner.streams.size === 0 && users.get(userId) === owner) {
             users.delete(userId);
-            index.delete(userId);
+            index.delete(owner);
           }
         },
       });

@@ -1,4 +1,5 @@
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 import type { SubscriptionObserver, SubscriptionTracker } from './api-metrics.js';
 
@@ -17,6 +18,11 @@ type PromiseOrValue<T> = T | Promise<T>;
  * of this schema, where the one per-user payload (`myAlerts`' Alert) is an object made for one
  * user and never handed to another's subscription. Errors are still masked per subscriber by yoga's
  * result hooks, which wrap this function.
+ *
+ * Each event is executed by the operation compiled with graphql-jit (once per parsed document and
+ * operation name), not by graphql-js's interpreter: 10–25× less CPU per execution, which matters
+ * where nothing can be shared (each `myAlerts` frame is its own user's). Queries and mutations
+ * stay on graphql-js; only the per-event step of an already validated subscription changes.
  *
  * Every subscription's stream is made here, so `observer` (the API's metrics) hears each one
  * open, each event delivered and each one end.
@@ -40,14 +46,15 @@ export function useSharedSubscriptionExecution(observer?: SubscriptionObserver):
         const source = await createSourceEventStream(args);
         if (!isAsyncIterable(source)) return source;
         const key = operationKey(args);
+        const run = executorFor(args);
         return mapAsyncIterable(
           source,
           (event) => {
-            if (event === null || typeof event !== 'object') return execute({ ...args, rootValue: event });
+            if (event === null || typeof event !== 'object') return run(event);
             let byOperation = results.get(event);
             if (!byOperation) results.set(event, (byOperation = new Map<string, PromiseOrValue<ExecutionResult>>()));
             let result = byOperation.get(key);
-            if (!result) byOperation.set(key, (result = execute({ ...args, rootValue: event })));
+            if (!result) byOperation.set(key, (result = run(event)));
             return result;
           },
           observer?.opened(args),
@@ -55,6 +62,31 @@ export function useSharedSubscriptionExecution(observer?: SubscriptionObserver):
       });
     },
   };
+}
+
+/**
+ * Compiled operations, per parsed document (yoga's parser cache hands every subscriber of the
+ * same text the same one) and operation name; they go away with the document.
+ */
+const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
+
+/**
+ * Executes one event of the subscription `args` describes: `rootValue` is the event, as in
+ * graphql-js's MapSourceToResponseEvent. Falls back to graphql-js for an operation graphql-jit
+ * cannot compile (none of this schema's, but a fallback costs nothing).
+ */
+function executorFor(args: ExecutionArgs): (rootValue: unknown) => PromiseOrValue<ExecutionResult> {
+  let byName = compiled.get(args.document);
+  if (!byName) compiled.set(args.document, (byName = new Map<string, CompiledQuery | null>()));
+  const name = args.operationName ?? '';
+  let query = byName.get(name);
+  if (query === undefined) {
+    const result = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+    byName.set(name, (query = isCompiledQuery(result) ? result : null));
+  }
+  if (query === null) return (rootValue) => execute({ ...args, rootValue });
+  const q = query;
+  return (rootValue) => q.query(rootValue, args.contextValue, args.variableValues ?? {});
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

@@ -4,6 +4,9 @@ import { compileFilter, type FilterableDetection } from '../../src/domain/patter
 import { PRIORITIES, TIERS, type Priority, type Tier } from '../../src/schema/events.js';
 import type { WatchlistFilter } from '../../src/schema/db.js';
 
+/** `match` as a map, owner → watchlists. */
+const matchOf = <O, W extends SavedWatchlist>(index: WatchlistIndex<O, W>, d: FilterableDetection) => new Map(index.match(d));
+
 /** A small deterministic generator (mulberry32), so a failure repeats. */
 function random(seed: number) {
   return () => {
@@ -66,7 +69,7 @@ describe('WatchlistIndex', () => {
         const matched = matchingWatchlists(list, d);
         if (matched.length) expected.set(owner, matched);
       }
-      expect(index.match(d)).toEqual(expected);
+      expect(matchOf(index, d)).toEqual(expected);
     }
   });
 
@@ -84,34 +87,22 @@ describe('WatchlistIndex', () => {
       priority: 'LOW',
       detectedAt: new Date(0),
     };
-    expect(index.match(d).get('ann')).toEqual([aapl, daily, all]);
+    expect(matchOf(index, d).get('ann')).toEqual([aapl, daily, all]);
 
     index.set('ann', [daily]);
-    expect(index.match(d).get('ann')).toEqual([daily]);
-    expect(index.match({ ...d, tier: 'COMBO' }).size).toBe(0);
+    expect(matchOf(index, d).get('ann')).toEqual([daily]);
+    expect(matchOf(index, { ...d, tier: 'COMBO' }).size).toBe(0);
 
     index.delete('ann');
-    expect(index.match(d).size).toBe(0);
+    expect(matchOf(index, d).size).toBe(0);
     expect(index.owners).toBe(0);
     // Nothing left filed under a symbol or tier either: a fresh owner sees only their own.
     index.set('bob', [all]);
-    expect([...index.match(d).keys()]).toEqual(['bob']);
+    expect([...matchOf(index, d).keys()]).toEqual(['bob']);
   });
 
   it('serves one owner with 50 watchlists of 500 symbols by lookup, not by comparing', () => {
-    let checked = 0;
-    // Counts how often a watchlist's predicate runs: only those filed under the symbol should.
-    const counting = (f: WatchlistFilter) => {
-      const compiled = compileFilter(f);
-      return {
-        filter: compiled.filter,
-        matches: (d: FilterableDetection) => {
-          checked++;
-          return compiled.matches(d);
-        },
-      };
-    };
-    const index = new WatchlistIndex<string, SavedWatchlist>(counting);
+    const { index, checked, reset } = countingIndex();
     const big = Array.from({ length: 50 }, (_, w) => ({
       id: w + 1,
       filter: { ...none, symbols: Array.from({ length: 500 }, (_, s) => `S${w}X${s}`) },
@@ -126,15 +117,58 @@ describe('WatchlistIndex', () => {
       priority: 'LOW',
       detectedAt: new Date(0),
     };
-    expect([...index.match(d).keys()]).toEqual(['light']);
-    expect(checked).toBe(1);
-    checked = 0;
+    expect([...matchOf(index, d).keys()]).toEqual(['light']);
+    expect(checked()).toBe(1);
+    reset();
     expect(
-      index
-        .match({ ...d, symbol: 'S7X300' })
+      matchOf(index, { ...d, symbol: 'S7X300' })
         .get('heavy')!
         .map((w) => w.id),
     ).toEqual([8]);
-    expect(checked).toBe(1);
+    expect(checked()).toBe(1);
+  });
+
+  it('checks a detection only against the watchlists whose minConfidence it reaches, and identical ones once', () => {
+    const { index, checked, reset } = countingIndex();
+    // 3,000 owners with a tier-only list at 0.97–0.99, as the benchmark's users have.
+    for (let owner = 0; owner < 3_000; owner++) {
+      const filter = { ...none, tiers: ['DAILY' as const], minConfidence: 0.97 + (owner % 3) / 100 };
+      index.set(String(owner), [{ id: owner, filter }]);
+    }
+    const d: FilterableDetection = {
+      symbol: 'AAPL',
+      pattern: 'Doji',
+      tier: 'DAILY',
+      confidence: 0.8,
+      priority: 'HIGH',
+      detectedAt: new Date(0),
+    };
+    expect(matchOf(index, d).size).toBe(0);
+    expect(checked()).toBe(0);
+    reset();
+    // At 0.98 the 2,000 lists at 0.97 and 0.98 match, through one check for each of the two
+    // filters they hold; the 1,000 at 0.99 are not checked.
+    expect(matchOf(index, { ...d, confidence: 0.98, priority: 'CRITICAL' }).size).toBe(2_000);
+    expect(checked()).toBe(2);
   });
 });
+
+/** An index whose predicates count their calls: only the watchlists a detection could match should run. */
+function countingIndex() {
+  let checked = 0;
+  const counting = (f: WatchlistFilter) => {
+    const compiled = compileFilter(f);
+    return {
+      filter: compiled.filter,
+      matches: (d: FilterableDetection) => {
+        checked++;
+        return compiled.matches(d);
+      },
+    };
+  };
+  return {
+    index: new WatchlistIndex<string, SavedWatchlist>(counting),
+    checked: () => checked,
+    reset: () => void (checked = 0),
+  };
+}
