@@ -10,6 +10,8 @@ export default defineConfig({
   test: {
     // The dashboard's pure logic is tested beside it, under web/test.
     include: ['test/**/*.test.ts', 'web/test/**/*.test.ts'],
+    // Builds dist/ if src/ changed since: the process tests run the built CLI.
+    globalSetup: ['test/global-setup.ts'],
     // Integration tests talk to real Redis, PostgreSQL and child processes.
     testTimeout: 30_000,
     hookTimeout: 60_000,

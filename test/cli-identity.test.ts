@@ -11,7 +11,7 @@ import { startTestSystem } from './utils/system.js';
 
 /**
  * Contract §5, "First start" and "Command line", through real processes
- * (`node --import tsx src/cli.ts …`): the signed-in URL `all` prints and the admin-token file
+ * (`node dist/cli.js …`): the signed-in URL `all` prints and the admin-token file
  * behind it, the users/tokens commands against PostgreSQL and against the PGlite that `all`
  * holds, and AUTH_MODE=off's warning.
  */
@@ -256,7 +256,7 @@ describe('the command line on the PGlite that `all` holds', () => {
       runPatternwire(disposers, ['users', 'add', 'carol'], env),
       runPatternwire(disposers, ['tokens', 'create', 'admin'], env),
     ]);
-    // Fast: the time to start node and tsx, not a wait on the database.
+    // Fast: the time to start node, not a wait on the database.
     expect(Date.now() - started).toBeLessThan(15_000);
     const inUse = new RegExp(`the embedded database in ${dataDir}/pglite is in use by process ${pid}\\b.*set DATABASE_URL`);
     expectRefused(list, inUse);

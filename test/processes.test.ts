@@ -16,7 +16,7 @@ import { startTestSystem } from './utils/system.js';
 import { waitFor, waitForQuiet } from './utils/wait.js';
 
 /**
- * The CLI as a user runs it: real child processes (`node --import tsx src/cli.ts <command>`),
+ * The CLI as a user runs it: real child processes (`node dist/cli.js <command>`, as the Procfile runs it),
  * real Redis and PostgreSQL (or PGlite), signals and exit codes.
  */
 const disposers = createDisposers();

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Disposers } from './env.js';
 
-/** The package root: the CLI runs from source there (`tsx` is a devDependency). */
+/** The package root: the built CLI runs there (`dist/cli.js`, kept current by test/global-setup.ts). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface ExitInfo {
@@ -27,8 +27,8 @@ export interface PatternwireProcess {
 }
 
 /**
- * Runs `patternwire <command>` (or `patternwire ...args`) from source as a child process with
- * exactly `env`. The disposer SIGKILLs it if it is still alive.
+ * Runs `patternwire <command>` (or `patternwire ...args`) as a child process with exactly `env`:
+ * the built CLI, as the Procfile runs it. The disposer SIGKILLs it if it is still alive.
  */
 export function spawnPatternwire(
   disposers: Disposers,
@@ -37,7 +37,7 @@ export function spawnPatternwire(
 ): PatternwireProcess {
   const argv = typeof args === 'string' ? [args] : [...args];
   const command = argv.join(' ');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...argv], {
+  const child = spawn(process.execPath, ['dist/cli.js', ...argv], {
     cwd: PROJECT_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

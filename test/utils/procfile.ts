@@ -13,7 +13,7 @@ export interface ProcfileEntry {
 
 /**
  * The project's Procfile, each entry mapped to the `patternwire` sub-command it runs, so a test
- * can start the same processes from source (`node --import tsx src/cli.ts <sub>`). Fails on a
+ * can start the same processes (`node dist/cli.js <sub>`). Fails on a
  * line that does not run the CLI: then the test would no longer be testing the Procfile.
  */
 export function readProcfile(file = path.join(PROJECT_ROOT, 'Procfile')): Map<string, ProcfileEntry> {
