@@ -19,6 +19,7 @@ import { deliveryLatency } from '../src/metrics/metrics.js';
 import type { AlertPubSub } from '../src/pubsub/pubsub.js';
 import { decode, encode } from '../src/pubsub/messages.js';
 import { typeDefs } from '../src/schema/graphql.js';
+import { cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
 
 const SUBS = 200;
 const EVENTS = 500;
@@ -49,26 +50,8 @@ async function run(withMetrics: boolean): Promise<number> {
     plugins: [useSharedSubscriptionExecution(withMetrics ? subscriptionMetrics() : undefined)],
   });
   const document = parse('subscription { patternAlert { id eventId symbol pattern confidence tier } }');
-  const iterators: AsyncIterator<unknown>[] = [];
-  for (let i = 0; i < SUBS; i++) {
-    const enveloped = yoga.getEnveloped({}) as unknown as {
-      schema: ReturnType<typeof createSchema>;
-      contextFactory: () => Promise<object>;
-      subscribe: (args: { schema: unknown; document: unknown; contextValue: unknown }) => Promise<unknown>;
-    };
-    const contextValue = { ...(await enveloped.contextFactory()), hub, onSlowConsumer: () => undefined };
-    iterators.push((await enveloped.subscribe({ schema: enveloped.schema, document, contextValue })) as AsyncIterator<unknown>);
-  }
-  let delivered = 0;
-  const pullers = iterators.map(async (it) => {
-    for (let n = 0; n < EVENTS; n++) {
-      await it.next();
-      delivered++;
-    }
-  });
-  await new Promise((r) => setTimeout(r, 50));
-  const start = process.cpuUsage();
-  for (let n = 1; n <= EVENTS; n++) {
+  const iterators = await openSubscriptions(yoga, document, SUBS, { hub, onSlowConsumer: () => undefined });
+  const ns = await cpuPerDelivery(iterators, EVENTS, (n) => {
     const now = new Date();
     const wire = encode('patternAlert', {
       id: n,
@@ -89,14 +72,9 @@ async function run(withMetrics: boolean): Promise<number> {
       storedAt: now,
     });
     pubsub.emit('patternAlert', decode('patternAlert', JSON.parse(JSON.stringify(wire)) as typeof wire));
-    await new Promise((r) => setImmediate(r));
-  }
-  await Promise.all(pullers);
-  const cpu = process.cpuUsage(start);
-  if (delivered !== SUBS * EVENTS) throw new Error(`delivered ${delivered} of ${SUBS * EVENTS}`);
-  for (const it of iterators) await it.return?.();
+  });
   hub.close();
-  return ((cpu.user + cpu.system) * 1000) / delivered;
+  return ns;
 }
 
 const results = { without: [] as number[], with: [] as number[] };

@@ -12,6 +12,7 @@ import type { DetectionRow } from '../schema/db.js';
 import type { Alert, AlertRouter } from './alert-router.js';
 import { validFirst, validId } from './arguments.js';
 import { endingLiveOnReturn, type EventStream, type SlowConsumerError } from './event-stream.js';
+import type { PersonalFields } from './split-execution.js';
 
 /** `unread` counts exactly up to here, then says this (contract §6). */
 export const UNREAD_COUNT_CAP = 10_000;
@@ -24,6 +25,19 @@ interface InboxContext {
   /** INBOX_REPLAY_MAX: the most a `myAlerts` replay sends, the newest kept. */
   inboxReplayMax: number;
 }
+
+/**
+ * An Alert's `watchlists` are its user's; the rest is the detection's, the same for every user a
+ * live detection reaches. So a live alert's detection part is executed once per detection for all
+ * of them, and its watchlists once per distinct match (the index hands a user who matched one
+ * watchlist the same array every time). A replayed alert is executed in full: its row is its own.
+ */
+export const ALERT_PERSONAL_FIELDS: PersonalFields<Alert> = {
+  type: 'Alert',
+  fields: ['watchlists'],
+  sharedBy: (alert) => (alert.replayed ? null : alert.detection),
+  personalBy: (alert) => alert.watchlists,
+};
 
 /** What the `Inbox` fields resolve from: the position, and the watchlists read once for all fields. */
 interface InboxParent {

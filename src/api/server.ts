@@ -25,6 +25,7 @@ import { handleRestRequest } from './rest.js';
 import { quietOversizedMessages, subscriptionLimitErrors, useLimits, webSocketLimits } from './limits.js';
 import { DEFAULT_LIMITS, type Limits } from '../config/env.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
+import { ALERT_PERSONAL_FIELDS } from './inbox.js';
 import { useUserInputErrors } from './user-input-errors.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import type { RateLimit } from '../redis/rate-limit.js';
@@ -136,7 +137,7 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
     logging: false,
     plugins: [
       useUserInputErrors(),
-      useSharedSubscriptionExecution(subscriptionMetrics()),
+      useSharedSubscriptionExecution(subscriptionMetrics(), [ALERT_PERSONAL_FIELDS]),
       useLimits(limits),
       useGraphqlMetrics(),
     ],

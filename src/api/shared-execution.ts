@@ -2,6 +2,7 @@ import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 import type { SubscriptionObserver, SubscriptionTracker } from './api-metrics.js';
+import { mergeParts, orderOf, splitOperation, type PersonalFields, type SplitOperation } from './split-execution.js';
 
 type PromiseOrValue<T> = T | Promise<T>;
 
@@ -19,6 +20,9 @@ type PromiseOrValue<T> = T | Promise<T>;
  * user and never handed to another's subscription. Errors are still masked per subscriber by yoga's
  * result hooks, which wrap this function.
  *
+ * A per-user payload type named in `personal` is executed in two parts (./split-execution.ts):
+ * its shared fields once per event for everyone, its personal fields once per distinct value.
+ *
  * Each event is executed by the operation compiled with graphql-jit (once per parsed document and
  * operation name), not by graphql-js's interpreter: 10–25× less CPU per execution, which matters
  * where nothing can be shared (each `myAlerts` frame is its own user's). Queries and mutations
@@ -27,8 +31,37 @@ type PromiseOrValue<T> = T | Promise<T>;
  * Every subscription's stream is made here, so `observer` (the API's metrics) hears each one
  * open, each event delivered and each one end.
  */
-export function useSharedSubscriptionExecution(observer?: SubscriptionObserver): Plugin {
+export function useSharedSubscriptionExecution(
+  observer?: SubscriptionObserver,
+  personal: readonly PersonalFields[] = [],
+): Plugin {
   const results = new WeakMap<object, Map<string, PromiseOrValue<ExecutionResult>>>();
+  /** The result for (`of`, `key`), made by the first to ask. */
+  const cached = (of: object, key: string, make: () => PromiseOrValue<ExecutionResult>) => {
+    let byOperation = results.get(of);
+    if (!byOperation) results.set(of, (byOperation = new Map<string, PromiseOrValue<ExecutionResult>>()));
+    let result = byOperation.get(key);
+    if (!result) byOperation.set(key, (result = make()));
+    return result;
+  };
+  type Split = { fields: PersonalFields; parts: SplitOperation } | null;
+  const splits = new WeakMap<DocumentNode, Map<string, Split>>();
+  /** How `args`' operation splits, if its root field returns one of the `personal` types; made once per document. */
+  const splitFor = (args: ExecutionArgs) => {
+    let byName = splits.get(args.document);
+    if (!byName) splits.set(args.document, (byName = new Map<string, Split>()));
+    const name = args.operationName ?? '';
+    let found = byName.get(name);
+    if (found === undefined) {
+      found = null;
+      for (const fields of personal) {
+        const parts = splitOperation(args, fields);
+        if (parts) found = { fields, parts };
+      }
+      byName.set(name, found);
+    }
+    return found;
+  };
   const documentIds = new WeakMap<DocumentNode, number>();
   let nextDocumentId = 0;
 
@@ -47,18 +80,35 @@ export function useSharedSubscriptionExecution(observer?: SubscriptionObserver):
         if (!isAsyncIterable(source)) return source;
         const key = operationKey(args);
         const run = executorFor(args);
-        return mapAsyncIterable(
-          source,
-          (event) => {
-            if (event === null || typeof event !== 'object') return run(event);
-            let byOperation = results.get(event);
-            if (!byOperation) results.set(event, (byOperation = new Map<string, PromiseOrValue<ExecutionResult>>()));
-            let result = byOperation.get(key);
-            if (!result) byOperation.set(key, (result = run(event)));
-            return result;
-          },
-          observer?.opened(args),
-        );
+        const split = splitFor(args);
+        const perEvent = (event: unknown) =>
+          event === null || typeof event !== 'object' ? run(event) : cached(event, key, () => run(event));
+        return mapAsyncIterable(source, split ? inParts(split.fields, split.parts) : perEvent, observer?.opened(args));
+
+        /**
+         * Each payload from its shared part (cached by what `sharedBy` gives) and its personal
+         * part (cached by what `personalBy` gives), merged in the full operation's field order.
+         * That order is read off the subscription's first payload, executed in full; so is any
+         * payload whose parts fail, so errors come out exactly as they would.
+         */
+        function inParts(fields: PersonalFields, parts: SplitOperation) {
+          const runShared = parts.shared && executorFor({ ...args, document: parts.shared });
+          const runPersonal = parts.personal && executorFor({ ...args, document: parts.personal });
+          let layout: ReturnType<typeof orderOf> = null;
+          return (payload: unknown): PromiseOrValue<ExecutionResult> => {
+            const event = payload as object;
+            const sharedBy = fields.sharedBy(event);
+            if (layout === null || sharedBy === null) {
+              const full = run(event);
+              if (layout === null && !isPromise(full)) layout = orderOf(full);
+              return full;
+            }
+            const shared = runShared ? cached(sharedBy, `${key}\u0000shared`, () => runShared(event)) : null;
+            const own = runPersonal ? cached(fields.personalBy(event), `${key}\u0000personal`, () => runPersonal(event)) : null;
+            if (isPromise(shared) || isPromise(own)) return run(event);
+            return mergeParts(layout.rootKey, layout.order, shared, own) ?? run(event);
+          };
+        }
       });
     },
   };
@@ -87,6 +137,10 @@ function executorFor(args: ExecutionArgs): (rootValue: unknown) => PromiseOrValu
   if (query === null) return (rootValue) => execute({ ...args, rootValue });
   const q = query;
   return (rootValue) => q.query(rootValue, args.contextValue, args.variableValues ?? {});
+}
+
+function isPromise<T>(value: PromiseOrValue<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function';
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

@@ -1,9 +1,34 @@
-import { parse } from 'graphql';
+import { execute, parse, type ExecutionResult } from 'graphql';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
 import { useSharedSubscriptionExecution } from '../../src/api/shared-execution.js';
 import type { SubscriptionObserver } from '../../src/api/api-metrics.js';
+import type { PersonalFields } from '../../src/api/split-execution.js';
 import { waitFor } from '../utils/wait.js';
+
+/** A subscription source: registers a listener in `listeners` and yields what it is given. */
+function listenerSource<T>(listeners: Set<(value: T) => void>, onReturn?: () => void): AsyncIterableIterator<T> {
+  const queue: T[] = [];
+  let wake: (() => void) | null = null;
+  const push = (value: T) => {
+    queue.push(value);
+    wake?.();
+  };
+  listeners.add(push);
+  const it: AsyncIterableIterator<T> = {
+    async next() {
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      return { value: queue.shift()!, done: false };
+    },
+    return() {
+      onReturn?.();
+      listeners.delete(push);
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}
 
 /** A tiny schema whose field resolver counts its calls, and a source all subscribers share. */
 function setup(plugins = [useSharedSubscriptionExecution()]) {
@@ -32,28 +57,7 @@ function setup(plugins = [useSharedSubscriptionExecution()]) {
       },
       Subscription: {
         events: {
-          subscribe: () => {
-            const queue: object[] = [];
-            let wake: (() => void) | null = null;
-            const push = (e: object) => {
-              queue.push(e);
-              wake?.();
-            };
-            listeners.add(push);
-            const it: AsyncIterableIterator<object> = {
-              async next() {
-                while (queue.length === 0) await new Promise<void>((r) => (wake = r));
-                return { value: queue.shift()!, done: false };
-              },
-              return() {
-                returned++;
-                listeners.delete(push);
-                return Promise.resolve({ value: undefined, done: true });
-              },
-              [Symbol.asyncIterator]: () => it,
-            };
-            return it;
-          },
+          subscribe: () => listenerSource(listeners, () => returned++),
           resolve: (e: object) => e,
         },
       },
@@ -143,5 +147,176 @@ describe('useSharedSubscriptionExecution', () => {
     await it.return?.();
     // Event 2 was never followed by a request for more: not counted as delivered. Closed once.
     expect(calls).toEqual(['opened -', 'delivered 1', 'closed']);
+  });
+});
+
+/**
+ * A payload made per recipient around one shared event, as `myAlerts` makes an Alert per user
+ * around one detection: `title` and `id` depend on the event, `items` on the recipient.
+ */
+describe('useSharedSubscriptionExecution with personal fields', () => {
+  interface Payload {
+    event: { id: string };
+    items: { id: string; label: string }[];
+  }
+  const typeDefs = /* GraphQL */ `
+    type Query {
+      ok: Boolean
+    }
+    type Item {
+      id: ID!
+      label: String!
+    }
+    type Event {
+      id: ID!
+      title(prefix: String): String!
+      items: [Item!]!
+    }
+    type Subscription {
+      events: Event!
+    }
+  `;
+  const personal: PersonalFields<Payload> = {
+    type: 'Event',
+    fields: ['items'],
+    sharedBy: (p) => p.event,
+    personalBy: (p) => p.items,
+  };
+
+  function setupPersonal() {
+    const calls = { title: 0, label: 0 };
+    const listeners = new Set<(p: Payload) => void>();
+    // Each subscriber asks for its own recipient index through its context.
+    const resolvers = {
+      Event: {
+        id: (p: Payload) => p.event.id,
+        title: (p: Payload, args: { prefix?: string }) => {
+          calls.title++;
+          return `${args.prefix ?? ''}${p.event.id}`;
+        },
+        items: (p: Payload) => p.items,
+      },
+      Item: {
+        label: (i: { label: string }) => {
+          calls.label++;
+          if (i.label === 'boom') throw new Error('label failed');
+          return i.label;
+        },
+      },
+      Subscription: {
+        events: {
+          subscribe: () => listenerSource(listeners),
+          resolve: (p: Payload) => p,
+        },
+      },
+    };
+    const schema = createSchema({ typeDefs, resolvers });
+    const yoga = createYoga({ schema, logging: false, plugins: [useSharedSubscriptionExecution(undefined, [personal])] });
+    const subscribers: AsyncIterableIterator<{ data?: unknown }>[] = [];
+    return {
+      schema,
+      calls,
+      async subscribe(query: string, variableValues?: Record<string, unknown>) {
+        const { subscribe, contextFactory } = yoga.getEnveloped({});
+        const it = (await subscribe({
+          schema: yoga.getEnveloped({}).schema,
+          document: parse(query),
+          variableValues,
+          contextValue: await contextFactory(),
+        })) as AsyncIterableIterator<{ data?: unknown }>;
+        subscribers.push(it);
+        return it;
+      },
+      /** Sends subscriber `s` (in the order they subscribed) the payload `payloadOf(s)`, and collects each one's result. */
+      async deliver(payloadOf: (s: number) => Payload) {
+        const pending = subscribers.map((it) => it.next());
+        await waitFor(() => listeners.size === subscribers.length, {
+          timeoutMs: 2_000,
+          intervalMs: 1,
+          what: 'every source listener',
+        });
+        // Listeners are in subscription order (a Set keeps insertion order).
+        [...listeners].forEach((push, s) => push(payloadOf(s)));
+        return (await Promise.all(pending)).map((r) => r.value as ExecutionResult);
+      },
+      async end() {
+        await Promise.all(subscribers.map(async (it) => it.return?.()));
+      },
+    };
+  }
+
+  const QUERIES: [string, string, Record<string, unknown>?][] = [
+    ['everything', 'subscription { events { id title(prefix: "a-") items { id label } } }'],
+    ['aliases, in their order', 'subscription { e: events { b: items { label } a: title __typename x: id } }'],
+    [
+      'fragments and inline fragments',
+      'subscription { events { ...F } } fragment F on Event { items { id } ... on Event { title } }',
+    ],
+    ['@include, on', 'subscription($w: Boolean!) { events { id items @include(if: $w) { id } } }', { w: true }],
+    ['@include, off', 'subscription($w: Boolean!) { events { id items @include(if: $w) { id } } }', { w: false }],
+    ['only the personal field', 'subscription { events { items { label } } }'],
+    ['only shared fields', 'subscription { events { id title } }'],
+  ];
+
+  it.each(QUERIES)('gives each recipient what graphql-js gives: %s', async (_, query, variables) => {
+    const s = setupPersonal();
+    for (let i = 0; i < 4; i++) await s.subscribe(query, variables);
+    const itemsOf = Array.from({ length: 4 }, (_, u) => [
+      { id: `i${u}`, label: `user ${u}` },
+      { id: `j${u}`, label: `also ${u}` },
+    ]);
+    for (const id of ['1', '2', '3']) {
+      const event = { id };
+      const payloads = itemsOf.map((items) => ({ event, items }));
+      const results = await s.deliver((u) => payloads[u]!);
+      const expected = payloads.map((p) =>
+        execute({ schema: s.schema, document: parse(query), rootValue: p, variableValues: variables }),
+      );
+      expect(results).toEqual(expected);
+      // Key order too: the frames are JSON.
+      expect(results.map((r) => JSON.stringify(r))).toEqual(expected.map((r) => JSON.stringify(r)));
+    }
+    await s.end();
+  });
+
+  it('executes the shared part once per event and the personal part once per distinct personal value', async () => {
+    const s = setupPersonal();
+    for (let i = 0; i < 10; i++) await s.subscribe('subscription { events { title items { label } } }');
+    const itemsOf = Array.from({ length: 10 }, (_, u) => [{ id: `i${u}`, label: `user ${u}` }]);
+    const deliver = (id: string) => {
+      const event = { id };
+      return s.deliver((u) => ({ event, items: itemsOf[u]! }));
+    };
+    // The first payload of each subscription is executed in full (it gives the field order).
+    await deliver('1');
+    expect(s.calls).toEqual({ title: 10, label: 10 });
+    // Then: the title once for the ten, and each user's items once for every later event.
+    await deliver('2');
+    expect(s.calls).toEqual({ title: 11, label: 20 });
+    await deliver('3');
+    expect(s.calls).toEqual({ title: 12, label: 20 });
+    await s.end();
+  });
+
+  it('executes a payload whose personal part fails in full, so its errors are graphql-js’s; the others are unaffected', async () => {
+    const s = setupPersonal();
+    const query = 'subscription { events { id items { label } } }';
+    for (let i = 0; i < 3; i++) await s.subscribe(query);
+    await s.deliver(() => ({ event: { id: '1' }, items: [{ id: 'a', label: 'fine' }] }));
+    const event = { id: '2' };
+    const payloads: Payload[] = [
+      { event, items: [{ id: 'a', label: 'fine' }] },
+      { event, items: [{ id: 'b', label: 'boom' }] },
+      { event, items: [{ id: 'c', label: 'also fine' }] },
+    ];
+    const results = await s.deliver((u) => payloads[u]!);
+    const expected = payloads.map((p) => execute({ schema: s.schema, document: parse(query), rootValue: p }) as ExecutionResult);
+    expect(results[0]).toEqual(expected[0]);
+    expect(results[2]).toEqual(expected[2]);
+    // The failed one as graphql-js has it (the error bubbles up to `data: null`), its message masked by yoga.
+    expect(expected[1]!.data).toBeNull();
+    expect(results[1]!.data).toBeNull();
+    expect(results[1]!.errors?.map((e) => [e.message, e.path])).toEqual([['Unexpected error.', expected[1]!.errors![0]!.path]]);
+    await s.end();
   });
 });

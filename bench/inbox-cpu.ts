@@ -1,0 +1,114 @@
+/**
+ * CPU per delivered `myAlerts` alert on the API's execution path, in one process and without
+ * sockets: the real schema, resolvers and shared execution; `USERS` subscribers, each handed its
+ * own Alert for every detection (the detection object shared, its one matched watchlist its own,
+ * the same array every time, as the alert router hands them), each pulling the next as
+ * graphql-ws does. Alternates the execution with the Alert split into its shared and personal
+ * parts (`ALERT_PERSONAL_FIELDS`) and without (each alert executed in full, compiled), and prints
+ * the medians for two selections: what the split saves per delivery, apart from the noise of a
+ * shared machine that the end-to-end benchmark (`npm run bench`) cannot see through.
+ *
+ *   npx tsx bench/inbox-cpu.ts [runs]
+ */
+import { parse } from 'graphql';
+import { createSchema, createYoga } from 'graphql-yoga';
+import type { Alert } from '../src/api/alert-router.js';
+import { createEventStream, type EventStream } from '../src/api/event-stream.js';
+import { ALERT_PERSONAL_FIELDS } from '../src/api/inbox.js';
+import { resolvers } from '../src/api/resolvers.js';
+import { useSharedSubscriptionExecution } from '../src/api/shared-execution.js';
+import type { WatchlistRow } from '../src/db/watchlists.js';
+import type { Detection } from '../src/schema/topics.js';
+import { typeDefs } from '../src/schema/graphql.js';
+import { cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
+
+/** A detection of confidence ≥ 0.97 reaches the tier lists of a third of the bench's users at once. */
+const USERS = 333;
+const EVENTS = 300;
+const RUNS = Number(process.argv[2] ?? 6);
+
+const SELECTIONS = {
+  'the bench’s (eventId, watchlists’ id and name)':
+    'subscription { myAlerts { detection { eventId } watchlists { id name } replayed } }',
+  'the README’s (a detection’s fields, watchlists’ id and name)':
+    'subscription { myAlerts { detection { id eventId symbol pattern confidence tier priority detectedAt } watchlists { id name } replayed } }',
+};
+
+const now = new Date();
+const watchlistOf = (u: number): WatchlistRow => ({
+  id: u + 1,
+  userId: u + 1,
+  name: `list ${u}`,
+  filter: { symbols: null, patterns: null, tiers: ['DAILY'], minConfidence: 0.97, minPriority: 'HIGH' },
+  createdAt: now,
+  updatedAt: now,
+});
+
+/** CPU nanoseconds per delivery. */
+async function run(query: string, split: boolean): Promise<number> {
+  const streams: EventStream<Alert>[] = [];
+  const schema = createSchema({
+    typeDefs,
+    resolvers: {
+      ...resolvers,
+      Subscription: {
+        ...resolvers.Subscription,
+        // The live part alone: what the alert router pushes, without its matching or a database.
+        myAlerts: {
+          subscribe: () => {
+            const stream = createEventStream<Alert>({ limit: 100_000, onClose: () => undefined });
+            streams.push(stream);
+            return stream;
+          },
+          resolve: (alert: Alert) => alert,
+        },
+      },
+    },
+  });
+  const yoga = createYoga({
+    schema,
+    plugins: [useSharedSubscriptionExecution(undefined, split ? [ALERT_PERSONAL_FIELDS] : [])],
+  });
+  const iterators = await openSubscriptions(yoga, parse(query), USERS);
+  const matched = Array.from({ length: USERS }, (_, u) => [watchlistOf(u)] as const);
+  return cpuPerDelivery(iterators, EVENTS, (n) => {
+    const at = new Date();
+    const detection: Detection = {
+      id: n,
+      eventId: `e${n}`,
+      symbol: 'AAPL',
+      pattern: 'Doji',
+      confidence: 0.98,
+      tier: 'DAILY',
+      priority: 'CRITICAL',
+      timeframe: null,
+      category: null,
+      price: null,
+      detectedAt: at,
+      receivedAt: at,
+      expiresAt: null,
+      source: 'bench',
+      metadata: null,
+      storedAt: at,
+    };
+    streams.forEach((stream, u) => stream.push({ detection, watchlists: matched[u]!, replayed: false }));
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+for (const [label, query] of Object.entries(SELECTIONS)) {
+  const results = { 'in full': [] as number[], split: [] as number[] };
+  await run(query, false);
+  await run(query, true);
+  for (let i = 0; i < RUNS; i++) {
+    results['in full'].push(await run(query, false));
+    results.split.push(await run(query, true));
+  }
+  console.log(`${label}:`);
+  for (const [how, xs] of Object.entries(results)) {
+    console.log(
+      `  ${how.padEnd(8)} median ${median(xs).toFixed(0)} ns CPU per delivery (${xs.map((x) => x.toFixed(0)).join(', ')})`,
+    );
+  }
+}
+console.log(`${USERS} users × ${EVENTS} detections per run, each user's alert its own, its watchlist the same array every time`);

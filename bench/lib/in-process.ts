@@ -1,0 +1,58 @@
+/**
+ * The harness of the in-process CPU benches (fanout-cpu.ts, inbox-cpu.ts): subscriptions opened
+ * straight on yoga's envelope, with no socket, each pulling its next result as graphql-ws does
+ * (after the previous one), and the CPU a batch of events costs per delivery.
+ */
+import type { DocumentNode } from 'graphql';
+import type { YogaServerInstance } from 'graphql-yoga';
+
+interface Enveloped {
+  schema: unknown;
+  contextFactory: () => Promise<object>;
+  subscribe: (args: { schema: unknown; document: unknown; contextValue: unknown }) => Promise<unknown>;
+}
+
+/** `n` subscriptions of `document`, each with yoga's context plus `context`. */
+export async function openSubscriptions(
+  yoga: YogaServerInstance<object, object>,
+  document: DocumentNode,
+  n: number,
+  context: object = {},
+): Promise<AsyncIterator<unknown>[]> {
+  const iterators: AsyncIterator<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    const enveloped = yoga.getEnveloped({}) as unknown as Enveloped;
+    const contextValue = { ...(await enveloped.contextFactory()), ...context };
+    iterators.push((await enveloped.subscribe({ schema: enveloped.schema, document, contextValue })) as AsyncIterator<unknown>);
+  }
+  return iterators;
+}
+
+/**
+ * CPU nanoseconds per delivery while every iterator pulls `events` results and `emit(n)` sends
+ * event n (1…events), one per turn of the event loop; then the subscriptions are ended.
+ */
+export async function cpuPerDelivery(
+  iterators: AsyncIterator<unknown>[],
+  events: number,
+  emit: (n: number) => void,
+): Promise<number> {
+  let delivered = 0;
+  const pullers = iterators.map(async (it) => {
+    for (let n = 0; n < events; n++) {
+      await it.next();
+      delivered++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const start = process.cpuUsage();
+  for (let n = 1; n <= events; n++) {
+    emit(n);
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(pullers);
+  const cpu = process.cpuUsage(start);
+  if (delivered !== iterators.length * events) throw new Error(`delivered ${delivered} of ${iterators.length * events}`);
+  for (const it of iterators) await it.return?.();
+  return ((cpu.user + cpu.system) * 1000) / delivered;
+}
