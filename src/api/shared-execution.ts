@@ -95,6 +95,9 @@ export function useSharedSubscriptionExecution(
           const runShared = parts.shared && executorFor({ ...args, document: parts.shared });
           const runPersonal = parts.personal && executorFor({ ...args, document: parts.personal });
           let layout: ReturnType<typeof orderOf> = null;
+          // Made once: a string made per event would be hashed anew at every lookup.
+          const sharedKey = `${key}\u0000shared`;
+          const personalKey = `${key}\u0000personal`;
           return (payload: unknown): PromiseOrValue<ExecutionResult> => {
             const event = payload as object;
             const sharedBy = fields.sharedBy(event);
@@ -103,8 +106,8 @@ export function useSharedSubscriptionExecution(
               if (layout === null && !isPromise(full)) layout = orderOf(full);
               return full;
             }
-            const shared = runShared ? cached(sharedBy, `${key}\u0000shared`, () => runShared(event)) : null;
-            const own = runPersonal ? cached(fields.personalBy(event), `${key}\u0000personal`, () => runPersonal(event)) : null;
+            const shared = runShared ? cached(sharedBy, sharedKey, () => runShared(event)) : null;
+            const own = runPersonal ? cached(fields.personalBy(event), personalKey, () => runPersonal(event)) : null;
             if (isPromise(shared) || isPromise(own)) return run(event);
             return mergeParts(layout.rootKey, layout.order, shared, own) ?? run(event);
           };
