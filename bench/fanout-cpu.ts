@@ -34,6 +34,7 @@ function memoryPubSub(): AlertPubSub & { emit(topic: string, value: unknown): vo
       return Promise.resolve(handlers.size);
     },
     unsubscribe: () => undefined,
+    onReconnect: () => () => undefined,
     close: () => Promise.resolve(),
     emit(topic, value) {
       for (const h of handlers.get(topic) ?? []) h(value);

@@ -3,7 +3,8 @@
  * against the watchlists of the users connected here, through a `WatchlistIndex`, and handed to
  * each of the matched users' open subscriptions. A user's watchlists are read when their first
  * subscription opens and again whenever they change — here (the mutation waits for it) or on
- * another process (a `watchlistsChanged` message through Redis).
+ * another process (a `watchlistsChanged` message through Redis) — and for everyone after a
+ * reconnect to Redis, which may have lost such a message.
  */
 import type { DrizzleDb } from '../db/client.js';
 import { listWatchlists, type WatchlistRow } from '../db/watchlists.js';
@@ -72,11 +73,18 @@ export function createAlertRouter(o: AlertRouterOptions): AlertRouter {
       for (const stream of user.streams) stream.push(alert);
     }
   });
-  const stopChanges = o.hub.listen('watchlistsChanged', ({ userId }) => {
-    if (!users.has(userId)) return;
+  const reloadInBackground = (userId: number) =>
     reload(userId).catch((err: Error) =>
       o.logger.error(`[api] re-reading the watchlists of user ${userId} failed: ${err.message}`),
     );
+  const stopChanges = o.hub.listen('watchlistsChanged', ({ userId }) => {
+    if (users.has(userId)) void reloadInBackground(userId);
+  });
+  // A `watchlistsChanged` published while this process's subscriber connection was down never
+  // arrives: once it is back, every connected user's watchlists are read again.
+  const stopReconnects = o.pubsub.onReconnect(() => {
+    o.logger.warn(`[api] Redis pub/sub reconnected: re-reading the watchlists of ${users.size} connected users`);
+    for (const userId of users.keys()) void reloadInBackground(userId);
   });
 
   async function reload(userId: number): Promise<void> {
@@ -124,6 +132,7 @@ export function createAlertRouter(o: AlertRouterOptions): AlertRouter {
     close() {
       stopAlerts();
       stopChanges();
+      stopReconnects();
       for (const user of users.values()) for (const stream of user.streams) stream.end();
     },
   };

@@ -10,6 +10,13 @@ export interface AlertPubSub {
   /** Calls `onValue` with every value of the topic, decoded once; resolves to an id for `unsubscribe`. */
   subscribe<T extends Topic>(topic: T, onValue: (value: TopicValues[T]) => void): Promise<number>;
   unsubscribe(id: number): void;
+  /**
+   * Calls `listener` each time the subscriber connection is back after a loss, once its
+   * subscriptions are renewed: what was published meanwhile never arrived, so whoever keeps
+   * state from messages (the alert router, the watchlists) reads it again. Returns the function
+   * that stops it.
+   */
+  onReconnect(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -24,6 +31,21 @@ export function createPubSub(publisher: RedisClient, subscriber: RedisClient, pr
   // subscribe but not to publish.
   const channel = (topic: Topic) => `${prefix}.${topic}`;
   const publish = publisher instanceof Cluster ? publishInOrderOnCluster(publisher) : null;
+  const reconnectListeners = new Set<() => void>();
+  let lost = false;
+  subscriber.on('close', () => (lost = true));
+  subscriber.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    // ioredis sends the renewed SUBSCRIBEs as it becomes ready, before this PING: once the PING
+    // is answered, so are they, and a message published from then on arrives.
+    void subscriber
+      .ping()
+      .catch(() => undefined)
+      .then(() => {
+        for (const listener of reconnectListeners) listener();
+      });
+  });
   return {
     publish: (topic, value) => {
       const message = encode(topic, value);
@@ -32,6 +54,10 @@ export function createPubSub(publisher: RedisClient, subscriber: RedisClient, pr
     subscribe: (topic, onValue) =>
       engine.subscribe(channel(topic), (message: TopicMessages[typeof topic]) => onValue(decode(topic, message))),
     unsubscribe: (id) => engine.unsubscribe(id),
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => reconnectListeners.delete(listener);
+    },
     async close() {
       // QUIT is a command: with Redis gone it would wait for a reconnect (on the subscriber
       // connection, forever). Then just drop the connections.
