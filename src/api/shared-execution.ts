@@ -24,9 +24,10 @@ type PromiseOrValue<T> = T | Promise<T>;
  * its shared fields once per event for everyone, its personal fields once per distinct value.
  *
  * Each event is executed by the operation compiled with graphql-jit (once per parsed document and
- * operation name), not by graphql-js's interpreter: 10–25× less CPU per execution, which matters
- * where nothing can be shared (each `myAlerts` frame is its own user's). Queries and mutations
- * stay on graphql-js; only the per-event step of an already validated subscription changes.
+ * operation name, after `COMPILE_AFTER` executions), not by graphql-js's interpreter: 10–25× less
+ * CPU per execution, which matters where nothing can be shared (each `myAlerts` frame is its own
+ * user's). Queries and mutations stay on graphql-js; only the per-event step of an already
+ * validated subscription changes.
  *
  * Every subscription's stream is made here, so `observer` (the API's metrics) hears each one
  * open, each event delivered and each one end.
@@ -118,28 +119,50 @@ export function useSharedSubscriptionExecution(
 }
 
 /**
- * Compiled operations, per parsed document (yoga's parser cache hands every subscriber of the
- * same text the same one) and operation name; they go away with the document.
+ * Executions of one operation (any subscription's, any event's) before it is compiled. Compiling
+ * the largest operation the limits let through takes 10–20 ms, several times what parsing and
+ * validating it cost: a client sending unique operations that never see an event must not make
+ * the API compile each. An operation that is executed again and again pays this once.
  */
-const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
+export const COMPILE_AFTER = 50;
+
+interface Operation {
+  executions: number;
+  /** Undefined until compiled; null if graphql-jit cannot compile it (then graphql-js runs it). */
+  compiled: CompiledQuery | null | undefined;
+}
+
+/**
+ * Per parsed document (yoga's parser cache hands every subscriber of the same text the same one)
+ * and operation name; they go away with the document.
+ */
+const operations = new WeakMap<DocumentNode, Map<string, Operation>>();
+let compilations = 0;
+
+/** Operations compiled so far in this process (tests read it). */
+export const compiledOperations = () => compilations;
 
 /**
  * Executes one event of the subscription `args` describes: `rootValue` is the event, as in
- * graphql-js's MapSourceToResponseEvent. Falls back to graphql-js for an operation graphql-jit
- * cannot compile (none of this schema's, but a fallback costs nothing).
+ * graphql-js's MapSourceToResponseEvent. graphql-js until the operation has been executed
+ * `COMPILE_AFTER` times, then the operation compiled by graphql-jit.
  */
 function executorFor(args: ExecutionArgs): (rootValue: unknown) => PromiseOrValue<ExecutionResult> {
-  let byName = compiled.get(args.document);
-  if (!byName) compiled.set(args.document, (byName = new Map<string, CompiledQuery | null>()));
+  let byName = operations.get(args.document);
+  if (!byName) operations.set(args.document, (byName = new Map<string, Operation>()));
   const name = args.operationName ?? '';
-  let query = byName.get(name);
-  if (query === undefined) {
-    const result = compileQuery(args.schema, args.document, args.operationName ?? undefined);
-    byName.set(name, (query = isCompiledQuery(result) ? result : null));
-  }
-  if (query === null) return (rootValue) => execute({ ...args, rootValue });
-  const q = query;
-  return (rootValue) => q.query(rootValue, args.contextValue, args.variableValues ?? {});
+  let operation = byName.get(name);
+  if (!operation) byName.set(name, (operation = { executions: 0, compiled: undefined }));
+  const op = operation;
+  const variables = args.variableValues ?? {};
+  return (rootValue) => {
+    if (op.compiled === undefined && ++op.executions >= COMPILE_AFTER) {
+      const result = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+      op.compiled = isCompiledQuery(result) ? result : null;
+      if (op.compiled) compilations++;
+    }
+    return op.compiled ? op.compiled.query(rootValue, args.contextValue, variables) : execute({ ...args, rootValue });
+  };
 }
 
 function isPromise<T>(value: PromiseOrValue<T>): value is Promise<T> {

@@ -1,7 +1,7 @@
 import { execute, parse, type ExecutionResult } from 'graphql';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
-import { useSharedSubscriptionExecution } from '../../src/api/shared-execution.js';
+import { COMPILE_AFTER, compiledOperations, useSharedSubscriptionExecution } from '../../src/api/shared-execution.js';
 import type { SubscriptionObserver } from '../../src/api/api-metrics.js';
 import type { PersonalFields } from '../../src/api/split-execution.js';
 import { waitFor } from '../utils/wait.js';
@@ -110,6 +110,45 @@ describe('useSharedSubscriptionExecution', () => {
     await Promise.all([...same, other].map(async (it) => it.return?.()));
     expect(s.returned()).toBe(11);
     expect(s.listeners()).toBe(0);
+  });
+
+  it('compiles an operation once it has been executed COMPILE_AFTER times, and answers the same before and after', async () => {
+    const s = setup();
+    const it = await s.subscribe('subscription { events { id compiled: label(prefix: "c-") } }');
+    const before = compiledOperations();
+    const next = async (id: string) => {
+      const pending = it.next();
+      await waitFor(() => s.listeners() === 1, { timeoutMs: 2_000, intervalMs: 1, what: 'the source listener' });
+      s.emit({ id });
+      return (await pending).value;
+    };
+    for (let n = 1; n < COMPILE_AFTER; n++) {
+      expect(await next(String(n))).toEqual({ data: { events: { id: String(n), compiled: `c-${n}` } } });
+    }
+    expect(compiledOperations()).toBe(before);
+    for (let n = COMPILE_AFTER; n < COMPILE_AFTER + 5; n++) {
+      expect(await next(String(n))).toEqual({ data: { events: { id: String(n), compiled: `c-${n}` } } });
+    }
+    expect(compiledOperations()).toBe(before + 1);
+    await it.return?.();
+  });
+
+  it('compiles nothing for operations that are executed only a few times each', async () => {
+    const s = setup();
+    const before = compiledOperations();
+    // 100 different operations, one event each: what a client making up operations costs.
+    const subs = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => s.subscribe(`subscription { events { id n${i}: label } }`)),
+    );
+    const pending = subs.map((it) => it.next());
+    await waitFor(() => s.listeners() === 100, { timeoutMs: 2_000, intervalMs: 1, what: '100 source listeners' });
+    s.emit({ id: '1' });
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r.value)).toEqual(
+      Array.from({ length: 100 }, (_, i) => ({ data: { events: { id: '1', [`n${i}`]: '1' } } })),
+    );
+    expect(compiledOperations()).toBe(before);
+    await Promise.all(subs.map(async (it) => it.return?.()));
   });
 
   it('without the plugin, graphql-js executes once per subscriber (what the plugin saves)', async () => {
