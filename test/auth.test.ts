@@ -419,4 +419,49 @@ describe('two API processes over one database and one Redis', () => {
     expect(limited.body.errors![0]!.message).toMatch(/RATE_LIMIT_PER_SECOND/);
     expect((await gqlAs(urls[1]!.http, other.token, '{ me { name } }')).status).toBe(200);
   });
+
+  it('over graphql-ws every operation draws from the same count: past it, RATE_LIMITED for that operation; the socket stays open', async () => {
+    const user = await createTestUser(t.config.databaseUrl!, 'chatty', 'READER');
+    const other = await createTestUser(t.config.databaseUrl!, 'quiet', 'READER');
+    const connect = (ws: string, token: string) => {
+      const client = createClient({
+        url: ws,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: false,
+        connectionParams: { authorization: `Bearer ${token}` },
+      });
+      disposers.add(() => client.dispose());
+      return client;
+    };
+    /** One `me` query over the socket: its answer, or the code and message of its error. */
+    const ask = (client: Client) =>
+      new Promise<{ ok: boolean; code?: unknown; message?: string }>((resolve) => {
+        client.subscribe(
+          { query: '{ me { name } }' },
+          {
+            next: () => resolve({ ok: true }),
+            error: (e) => {
+              const first = (Array.isArray(e) ? e[0] : e) as { message?: string; extensions?: { code?: unknown } } | undefined;
+              resolve({ ok: false, code: first?.extensions?.code, message: first?.message });
+            },
+            complete: () => undefined,
+          },
+        );
+      });
+    const clients = urls.map((u) => connect(u.ws, user.token));
+    const answers: Awaited<ReturnType<typeof ask>>[] = [];
+    // Alternating processes, as over HTTP: one count for the credential.
+    for (let i = 0; i < 8; i++) answers.push(await ask(clients[i % 2]!));
+    expect(answers.slice(0, 6).map((a) => a.ok)).toEqual([true, true, true, true, true, true]);
+    const refused = answers.find((a) => !a.ok);
+    expect(refused?.code).toBe('RATE_LIMITED');
+    expect(refused?.message).toMatch(/RATE_LIMIT_PER_SECOND/);
+    // The socket is still open: once the rate allows, its next operation is answered.
+    await waitFor(async () => (await ask(clients[0]!)).ok, {
+      what: 'an operation answered once the rate allows',
+      intervalMs: 300,
+    });
+    expect((await ask(connect(urls[1]!.ws, other.token))).ok).toBe(true);
+  });
 });

@@ -21,3 +21,8 @@ export function unauthenticated(message: string): GraphQLError {
     extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
   });
 }
+
+/** Past the credential's rate limit (HTTP answers 429 with it; over graphql-ws it is the operation's error). */
+export function rateLimited(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'RATE_LIMITED' } });
+}

@@ -27,6 +27,7 @@ import { DEFAULT_LIMITS, type Limits } from '../config/env.js';
 import { useSharedSubscriptionExecution } from './shared-execution.js';
 import { ALERT_PERSONAL_FIELDS } from './inbox.js';
 import { useUserInputErrors } from './user-input-errors.js';
+import { unauthenticated } from './errors.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import type { RateLimit } from '../redis/rate-limit.js';
 import { bearerCredential } from '../domain/credentials.js';
@@ -258,6 +259,13 @@ export async function createApiServer(o: ApiServerOptions): Promise<ApiServer> {
       onSubscribe: async (ctx, _id, payload) => {
         const overLimit = subscriptionLimitErrors(ctx.subscriptions, limits);
         if (overLimit) return overLimit;
+        // Each operation draws from the credential's rate, as an HTTP request does: parsing and
+        // validating one is work a client could otherwise ask for without bound.
+        // (graphql-ws asks only once connection_init was accepted, which set the principal.)
+        const limited = ctx.extra.principal
+          ? await gate.limitOperation(ctx.extra.principal, ctx.extra.request.socket.remoteAddress)
+          : unauthenticated('Not signed in: no credential was accepted on this connection.');
+        if (limited) return [limited];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
