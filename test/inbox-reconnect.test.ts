@@ -23,21 +23,10 @@ interface Alert {
 }
 
 describe('myAlerts after the API process lost its Redis pub/sub connection', () => {
-  it('matches with the watchlists as they are now, a change it was never told of included', async () => {
+  it('matches with the watchlists as they are now, changes it was never told of included, for every user', async () => {
     const redis = await startPrivateRedis(disposers);
     const t = await createTestEnv(disposers, 'inboxre', { REDIS_URL: redis.url, AUTH_MODE: 'required' });
     const system = await startTestSystem(disposers, t.config);
-    const user = await createTestUser(t.config.databaseUrl!, 'reconnecting', 'READER');
-    const created = await gqlAs<{ createWatchlist: { id: string } }>(
-      system.httpUrl,
-      user.token,
-      'mutation { createWatchlist(input: { name: "mine", filter: { symbols: ["RCA"] } }) { id } }',
-    );
-    const watchlistId = created.body.data!.createWatchlist.id;
-
-    const client = createWsClient(disposers, system.wsUrl, { connectionParams: { authorization: `Bearer ${user.token}` } });
-    const sub = collect<{ myAlerts: Alert }>(client, 'subscription { myAlerts { detection { symbol } watchlists { id name } } }');
-    disposers.add(() => sub.unsubscribe());
 
     const publisher = new Redis(redis.url);
     disposers.add(() => void publisher.disconnect());
@@ -53,45 +42,65 @@ describe('myAlerts after the API process lost its Redis pub/sub connection', () 
           timestamp: Date.now() / 1000,
         }),
       );
-    // Live: published until one arrives (the subscription opens meanwhile).
-    await waitFor(
-      async () => {
-        if (sub.results.length > 0) return true;
-        await publish('RCA');
-        return null;
-      },
-      { what: 'a live alert of RCA', intervalMs: 200 },
-    );
+    /** Publishes `symbol` until `sub` has an alert of it (the subscription may still be opening). */
+    const arrives = (sub: ReturnType<typeof subscribe>, symbol: string, timeoutMs = 10_000) =>
+      waitFor(
+        async () => {
+          const alert = sub.data().find((d) => d.myAlerts.detection.symbol === symbol);
+          if (alert) return alert.myAlerts;
+          await publish(symbol);
+          return null;
+        },
+        { what: `an alert of ${symbol}`, intervalMs: 200, timeoutMs },
+      );
+    const subscribe = (token: string) => {
+      const client = createWsClient(disposers, system.wsUrl, { connectionParams: { authorization: `Bearer ${token}` } });
+      const sub = collect<{ myAlerts: Alert }>(
+        client,
+        'subscription { myAlerts { detection { symbol } watchlists { id name } } }',
+      );
+      disposers.add(() => sub.unsubscribe());
+      return sub;
+    };
 
-    // The change as another process would make it, with its announcement lost: straight in the
-    // database, no `watchlistsChanged` published. Then this process's pub/sub connection drops.
+    // Two users, each watching a symbol of their own, both live.
+    const users = await Promise.all(
+      ['RCA', 'RCC'].map(async (symbol, i) => {
+        const user = await createTestUser(t.config.databaseUrl!, `reconnecting-${i}`, 'READER');
+        const r = await gqlAs<{ createWatchlist: { id: string } }>(
+          system.httpUrl,
+          user.token,
+          `mutation { createWatchlist(input: { name: "mine", filter: { symbols: ["${symbol}"] } }) { id } }`,
+        );
+        return { symbol, watchlistId: r.body.data!.createWatchlist.id, sub: subscribe(user.token) };
+      }),
+    );
+    for (const u of users) await arrives(u.sub, u.symbol);
+
+    // The changes as another process would make them, with their announcements lost: straight
+    // in the database, no `watchlistsChanged` published. Then this process's pub/sub connection drops.
     const db = new pg.Client({ connectionString: t.config.databaseUrl });
     await db.connect();
     disposers.add(() => db.end());
-    await db.query(`update watchlists set filter = jsonb_set(filter, '{symbols}', '["RCB"]') where id = $1`, [watchlistId]);
+    for (const u of users) {
+      await db.query(`update watchlists set filter = jsonb_set(filter, '{symbols}', $1) where id = $2`, [
+        JSON.stringify([`${u.symbol}X`]),
+        u.watchlistId,
+      ]);
+    }
     const clients = (await publisher.client('LIST')) as string;
     const subscriberIds = [...clients.matchAll(/^id=(\d+) .*name=\S*:subscriber /gm)].map((m) => m[1]!);
     expect(subscriberIds, clients).toHaveLength(1);
     await publisher.client('KILL', 'ID', subscriberIds[0]!);
 
-    // Published until one of RCB arrives: it can only match the watchlist as the database has it.
-    const before = sub.results.length;
-    await waitFor(
-      async () => {
-        if (
-          sub
-            .data()
-            .slice(before)
-            .some((d) => d.myAlerts.detection.symbol === 'RCB')
-        )
-          return true;
-        await publish('RCB');
-        return null;
-      },
-      { what: 'an alert of RCB, the watchlist as changed while the connection was down', intervalMs: 200, timeoutMs: 20_000 },
-    );
-    const rcb = sub.data().find((d) => d.myAlerts.detection.symbol === 'RCB')!;
-    expect(rcb.myAlerts.watchlists).toEqual([{ id: watchlistId, name: 'mine' }]);
-    expect(sub.errors()).toEqual([]);
+    // Each new symbol can only match the watchlist as the database has it now.
+    for (const u of users) {
+      const alert = await arrives(u.sub, `${u.symbol}X`, 20_000);
+      expect(alert.watchlists).toEqual([{ id: u.watchlistId, name: 'mine' }]);
+      expect(u.sub.errors()).toEqual([]);
+    }
+    // And nobody got the other's.
+    expect(users[0]!.sub.data().some((d) => d.myAlerts.detection.symbol.startsWith('RCC'))).toBe(false);
+    expect(users[1]!.sub.data().some((d) => d.myAlerts.detection.symbol.startsWith('RCA'))).toBe(false);
   });
 });

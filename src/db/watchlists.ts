@@ -3,7 +3,7 @@
  * another user's watchlist is not found here, so the API can answer NOT_FOUND without a second
  * look.
  */
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { users, watchlists, type WatchlistFilter } from '../schema/db.js';
 import type { DrizzleDb } from './client.js';
 
@@ -11,6 +11,23 @@ export type WatchlistRow = typeof watchlists.$inferSelect;
 
 export async function listWatchlists(db: DrizzleDb, userId: number): Promise<WatchlistRow[]> {
   return db.select().from(watchlists).where(eq(watchlists.userId, userId)).orderBy(asc(watchlists.id));
+}
+
+/** The watchlists of each of `userIds` (oldest first, as `listWatchlists`), in one query; a user without any is absent. */
+export async function listWatchlistsOfUsers(db: DrizzleDb, userIds: readonly number[]): Promise<Map<number, WatchlistRow[]>> {
+  const byUser = new Map<number, WatchlistRow[]>();
+  if (userIds.length === 0) return byUser;
+  const rows = await db
+    .select()
+    .from(watchlists)
+    .where(inArray(watchlists.userId, [...userIds]))
+    .orderBy(asc(watchlists.id));
+  for (const row of rows) {
+    const list = byUser.get(row.userId);
+    if (list) list.push(row);
+    else byUser.set(row.userId, [row]);
+  }
+  return byUser;
 }
 
 export async function findWatchlist(db: DrizzleDb, userId: number, id: number): Promise<WatchlistRow | null> {
