@@ -33,18 +33,27 @@ interface Entry<Owner, W extends SavedWatchlist> {
   rank: number;
   /** `[watchlist]`, made once: what `match` gives an owner who matched only this one. */
   alone: readonly W[];
+  check: Check;
 }
 
 /**
- * Entries whose filters ask the same of a detection, once the bucket's own key (a symbol, a
- * tier) is taken out of them: the predicate runs once for all. Lists of symbols alone all ask
- * nothing more of a detection filed under one of their symbols.
+ * What a watchlist asks of a detection beyond the key it is filed under (its symbols or its
+ * tiers are satisfied by the bucket), made once per watchlist whatever the number of buckets.
  */
-interface Group<Owner, W extends SavedWatchlist> {
+interface Check {
+  /** Equal for watchlists that ask the same: they share a group, and one predicate call. */
   key: string;
   /** The lowest confidence it can match (`minConfidence`, else 0). */
   floor: number;
   matches(d: FilterableDetection): boolean;
+}
+
+/**
+ * Entries whose checks are the same: the predicate runs once for all. Lists of symbols alone all
+ * ask nothing more of a detection filed under one of their symbols.
+ */
+interface Group<Owner, W extends SavedWatchlist> {
+  check: Check;
   /** A set, so that a thousand users leaving one group costs a thousand deletes, not a million steps. */
   entries: Set<Entry<Owner, W>>;
 }
@@ -57,43 +66,34 @@ class Bucket<Owner, W extends SavedWatchlist> {
   private readonly groups: Group<Owner, W>[] = [];
   private readonly byKey = new Map<string, Group<Owner, W>>();
 
-  constructor(
-    /** What every entry here already satisfies (the bucket's symbol or tier), left out of the predicates. */
-    private readonly residual: (f: WatchlistFilter) => WatchlistFilter,
-    private readonly compile: (f: WatchlistFilter) => CompiledFilter,
-  ) {}
-
   get size(): number {
     return this.groups.length;
   }
 
   add(entry: Entry<Owner, W>): void {
-    const filter = this.residual(entry.watchlist.filter);
-    const key = JSON.stringify(filter);
-    let group = this.byKey.get(key);
+    let group = this.byKey.get(entry.check.key);
     if (!group) {
-      const compiled = this.compile(filter);
-      group = { key, floor: filter.minConfidence ?? 0, matches: (d) => compiled.matches(d), entries: new Set() };
-      this.byKey.set(key, group);
-      this.groups.splice(this.positionAfter(group.floor), 0, group);
+      group = { check: entry.check, entries: new Set() };
+      this.byKey.set(entry.check.key, group);
+      this.groups.splice(this.positionAfter(entry.check.floor), 0, group);
     }
     group.entries.add(entry);
   }
 
   remove(entry: Entry<Owner, W>): void {
-    const group = this.byKey.get(JSON.stringify(this.residual(entry.watchlist.filter)));
+    const group = this.byKey.get(entry.check.key);
     if (!group) return;
     group.entries.delete(entry);
     if (group.entries.size > 0) return;
-    this.byKey.delete(group.key);
+    this.byKey.delete(entry.check.key);
     this.groups.splice(this.groups.indexOf(group), 1);
   }
 
   /** Calls `found` with each entry `d` matches. */
   visit(d: FilterableDetection, found: (e: Entry<Owner, W>) => void): void {
-    for (const group of this.groups) {
-      if (group.floor > d.confidence) return;
-      if (group.matches(d)) for (const e of group.entries) found(e);
+    for (const { check, entries } of this.groups) {
+      if (check.floor > d.confidence) return;
+      if (check.matches(d)) for (const e of entries) found(e);
     }
   }
 
@@ -103,16 +103,12 @@ class Bucket<Owner, W extends SavedWatchlist> {
     let hi = this.groups.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.groups[mid]!.floor <= floor) lo = mid + 1;
+      if (this.groups[mid]!.check.floor <= floor) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
 }
-
-const withoutSymbols = (f: WatchlistFilter): WatchlistFilter => ({ ...f, symbols: null });
-const withoutTiers = (f: WatchlistFilter): WatchlistFilter => ({ ...f, tiers: null });
-const whole = (f: WatchlistFilter): WatchlistFilter => f;
 
 /**
  * The watchlists of many owners, indexed so that a detection is checked only against those it
@@ -126,24 +122,28 @@ const whole = (f: WatchlistFilter): WatchlistFilter => f;
 export class WatchlistIndex<Owner, W extends SavedWatchlist> {
   private readonly bySymbol = new Map<string, Bucket<Owner, W>>();
   private readonly byTier = new Map<Tier, Bucket<Owner, W>>();
-  private readonly unindexed: Bucket<Owner, W>;
+  private readonly unindexed = new Bucket<Owner, W>();
   private readonly byOwner = new Map<Owner, Entry<Owner, W>[]>();
   private round = 0;
 
   /** `compile` turns a filter into its predicate; tests pass one that counts the calls. */
-  constructor(private readonly compile: (f: WatchlistFilter) => CompiledFilter = compileFilter) {
-    this.unindexed = new Bucket(whole, compile);
-  }
+  constructor(private readonly compile: (f: WatchlistFilter) => CompiledFilter = compileFilter) {}
 
   /** Replaces everything filed for `owner` with `watchlists`. */
   set(owner: Owner, watchlists: readonly W[]): void {
     this.delete(owner);
     const slot: Slot<Owner, W> = { owner, round: 0, first: null, more: null };
     const entries = watchlists.map((watchlist, rank) => {
-      const entry: Entry<Owner, W> = { slot, watchlist, rank, alone: [watchlist] };
       const { symbols, tiers } = watchlist.filter;
-      if (symbols?.length) for (const s of symbols) this.bucket(this.bySymbol, s, withoutSymbols).add(entry);
-      else if (tiers?.length) for (const t of tiers) this.bucket(this.byTier, t, withoutTiers).add(entry);
+      // What the bucket does not already ensure: the symbols under a symbol, the tiers under a tier.
+      const residual = symbols?.length
+        ? { ...watchlist.filter, symbols: null }
+        : tiers?.length
+          ? { ...watchlist.filter, tiers: null }
+          : watchlist.filter;
+      const entry: Entry<Owner, W> = { slot, watchlist, rank, alone: [watchlist], check: this.checkOf(residual) };
+      if (symbols?.length) for (const s of symbols) bucketIn(this.bySymbol, s).add(entry);
+      else if (tiers?.length) for (const t of tiers) bucketIn(this.byTier, t).add(entry);
       else this.unindexed.add(entry);
       return entry;
     });
@@ -194,11 +194,16 @@ export class WatchlistIndex<Owner, W extends SavedWatchlist> {
     return this.byOwner.size;
   }
 
-  private bucket<K>(map: Map<K, Bucket<Owner, W>>, key: K, residual: (f: WatchlistFilter) => WatchlistFilter) {
-    let bucket = map.get(key);
-    if (!bucket) map.set(key, (bucket = new Bucket(residual, this.compile)));
-    return bucket;
+  private checkOf(filter: WatchlistFilter): Check {
+    const compiled = this.compile(filter);
+    return { key: JSON.stringify(filter), floor: filter.minConfidence ?? 0, matches: (d) => compiled.matches(d) };
   }
+}
+
+function bucketIn<K, Owner, W extends SavedWatchlist>(map: Map<K, Bucket<Owner, W>>, key: K): Bucket<Owner, W> {
+  let bucket = map.get(key);
+  if (!bucket) map.set(key, (bucket = new Bucket()));
+  return bucket;
 }
 
 function unfile<K, Owner, W extends SavedWatchlist>(map: Map<K, Bucket<Owner, W>>, key: K, entry: Entry<Owner, W>): void {
