@@ -49,6 +49,17 @@ function randomDetection(rnd: () => number): FilterableDetection {
   };
 }
 
+/** A daily Doji of AAPL at 0.5 (LOW), with what `over` changes. */
+const detectionOf = (over: Partial<FilterableDetection> = {}): FilterableDetection => ({
+  symbol: 'AAPL',
+  pattern: 'Doji',
+  tier: 'DAILY',
+  confidence: 0.5,
+  priority: 'LOW',
+  detectedAt: new Date(0),
+  ...over,
+});
+
 const none: WatchlistFilter = { symbols: null, patterns: null, tiers: null, minConfidence: null, minPriority: null };
 
 describe('WatchlistIndex', () => {
@@ -79,14 +90,7 @@ describe('WatchlistIndex', () => {
     const daily = { id: 2, filter: { ...none, tiers: ['DAILY' as const] } };
     const all = { id: 3, filter: none };
     index.set('ann', [aapl, daily, all]);
-    const d: FilterableDetection = {
-      symbol: 'AAPL',
-      pattern: 'Doji',
-      tier: 'DAILY',
-      confidence: 0.5,
-      priority: 'LOW',
-      detectedAt: new Date(0),
-    };
+    const d = detectionOf();
     expect(matchOf(index, d).get('ann')).toEqual([aapl, daily, all]);
 
     index.set('ann', [daily]);
@@ -109,14 +113,7 @@ describe('WatchlistIndex', () => {
     }));
     index.set('heavy', big);
     index.set('light', [{ id: 999, filter: { ...none, symbols: ['AAPL'] } }]);
-    const d: FilterableDetection = {
-      symbol: 'AAPL',
-      pattern: 'Doji',
-      tier: 'DAILY',
-      confidence: 0.5,
-      priority: 'LOW',
-      detectedAt: new Date(0),
-    };
+    const d = detectionOf();
     expect([...matchOf(index, d).keys()]).toEqual(['light']);
     expect(checked()).toBe(1);
     reset();
@@ -135,14 +132,7 @@ describe('WatchlistIndex', () => {
       const filter = { ...none, tiers: ['DAILY' as const], minConfidence: 0.97 + (owner % 3) / 100 };
       index.set(String(owner), [{ id: owner, filter }]);
     }
-    const d: FilterableDetection = {
-      symbol: 'AAPL',
-      pattern: 'Doji',
-      tier: 'DAILY',
-      confidence: 0.8,
-      priority: 'HIGH',
-      detectedAt: new Date(0),
-    };
+    const d = detectionOf({ confidence: 0.8, priority: 'HIGH' });
     expect(matchOf(index, d).size).toBe(0);
     expect(checked()).toBe(0);
     reset();
