@@ -19,7 +19,7 @@ import { deliveryLatency } from '../src/metrics/metrics.js';
 import type { AlertPubSub } from '../src/pubsub/pubsub.js';
 import { decode, encode } from '../src/pubsub/messages.js';
 import { typeDefs } from '../src/schema/graphql.js';
-import { cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
+import { benchDetection, cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
 
 const SUBS = 200;
 const EVENTS = 500;
@@ -53,25 +53,7 @@ async function run(withMetrics: boolean): Promise<number> {
   const document = parse('subscription { patternAlert { id eventId symbol pattern confidence tier } }');
   const iterators = await openSubscriptions(yoga, document, SUBS, { hub, onSlowConsumer: () => undefined });
   const ns = await cpuPerDelivery(iterators, EVENTS, (n) => {
-    const now = new Date();
-    const wire = encode('patternAlert', {
-      id: n,
-      eventId: `e${n}`,
-      symbol: 'AAPL',
-      pattern: 'Doji',
-      confidence: 0.9,
-      tier: 'DAILY',
-      priority: 'HIGH',
-      timeframe: null,
-      category: null,
-      price: null,
-      detectedAt: now,
-      receivedAt: now,
-      expiresAt: null,
-      source: 'bench',
-      metadata: null,
-      storedAt: now,
-    });
+    const wire = encode('patternAlert', benchDetection(n));
     pubsub.emit('patternAlert', decode('patternAlert', JSON.parse(JSON.stringify(wire)) as typeof wire));
   });
   hub.close();

@@ -18,9 +18,8 @@ import { ALERT_PERSONAL_FIELDS } from '../src/api/inbox.js';
 import { resolvers } from '../src/api/resolvers.js';
 import { useSharedSubscriptionExecution } from '../src/api/shared-execution.js';
 import type { WatchlistRow } from '../src/db/watchlists.js';
-import type { Detection } from '../src/schema/topics.js';
 import { typeDefs } from '../src/schema/graphql.js';
-import { cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
+import { benchDetection, cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
 
 /** A detection of confidence ≥ 0.97 reaches the tier lists of a third of the bench's users at once. */
 const USERS = 333;
@@ -72,25 +71,7 @@ async function run(query: string, split: boolean): Promise<number> {
   const iterators = await openSubscriptions(yoga, parse(query), USERS);
   const matched = Array.from({ length: USERS }, (_, u) => [watchlistOf(u)] as const);
   return cpuPerDelivery(iterators, EVENTS, (n) => {
-    const at = new Date();
-    const detection: Detection = {
-      id: n,
-      eventId: `e${n}`,
-      symbol: 'AAPL',
-      pattern: 'Doji',
-      confidence: 0.98,
-      tier: 'DAILY',
-      priority: 'CRITICAL',
-      timeframe: null,
-      category: null,
-      price: null,
-      detectedAt: at,
-      receivedAt: at,
-      expiresAt: null,
-      source: 'bench',
-      metadata: null,
-      storedAt: at,
-    };
+    const detection = benchDetection(n, { confidence: 0.98, priority: 'CRITICAL' });
     streams.forEach((stream, u) => stream.push({ detection, watchlists: matched[u]!, replayed: false }));
   });
 }

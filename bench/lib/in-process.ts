@@ -5,6 +5,7 @@
  */
 import type { DocumentNode } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
+import type { Detection } from '../../src/schema/topics.js';
 
 interface Enveloped {
   schema: unknown;
@@ -55,4 +56,28 @@ export async function cpuPerDelivery(
   if (delivered !== iterators.length * events) throw new Error(`delivered ${delivered} of ${iterators.length * events}`);
   for (const it of iterators) await it.return?.();
   return ((cpu.user + cpu.system) * 1000) / delivered;
+}
+
+/** Detection `n` of AAPL, stored now, with what `over` changes. */
+export function benchDetection(n: number, over: Partial<Detection> = {}): Detection {
+  const now = new Date();
+  return {
+    id: n,
+    eventId: `e${n}`,
+    symbol: 'AAPL',
+    pattern: 'Doji',
+    confidence: 0.9,
+    tier: 'DAILY',
+    priority: 'HIGH',
+    timeframe: null,
+    category: null,
+    price: null,
+    detectedAt: now,
+    receivedAt: now,
+    expiresAt: null,
+    source: 'bench',
+    metadata: null,
+    storedAt: now,
+    ...over,
+  };
 }
