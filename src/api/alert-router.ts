@@ -76,12 +76,11 @@ export function createAlertRouter(o: AlertRouterOptions): AlertRouter {
       for (const stream of user.streams) stream.push(alert);
     }
   });
-  const reloadInBackground = (userId: number) =>
+  const stopChanges = o.hub.listen('watchlistsChanged', ({ userId }) => {
+    if (!users.has(userId)) return;
     reload(userId).catch((err: Error) =>
       o.logger.error(`[api] re-reading the watchlists of user ${userId} failed: ${err.message}`),
     );
-  const stopChanges = o.hub.listen('watchlistsChanged', ({ userId }) => {
-    if (users.has(userId)) void reloadInBackground(userId);
   });
   // A `watchlistsChanged` published while this process's subscriber connection was down never
   // arrives: once it is back, every connected user's watchlists are read again.
