@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 import { PRIORITIES } from '../../../src/schema/enums.js';
 import { describeFilter, parseSymbols, type FilterChoice } from '../logic/filter.js';
 import type { DashboardModel } from '../model.js';
@@ -24,8 +24,10 @@ export function FilterBar({ model, filter, watchlists, error }: FilterBarProps) 
   const [saveProblem, setSaveProblem] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
 
-  // The filter restored from the session (or a watchlist chosen) shows in the inputs.
-  useEffect(() => {
+  // The filter restored from the session (or a watchlist chosen) shows in the inputs. In the same
+  // commit as the change: a passive effect runs after the next frame, and would put back what the
+  // user typed over by then (switching from a watchlist to a typed filter, then clearing it).
+  useLayoutEffect(() => {
     if (filter.kind === 'typed') {
       setSymbols(filter.symbols.join(', '));
       setMinPriority(filter.minPriority ?? '');
