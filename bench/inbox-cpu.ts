@@ -1,12 +1,14 @@
 /**
- * CPU per delivered `myAlerts` alert on the API's execution path, in one process and without
- * sockets: the real schema, resolvers and shared execution; `USERS` subscribers, each handed its
- * own Alert for every detection (the detection object shared, its one matched watchlist its own,
- * the same array every time, as the alert router hands them), each pulling the next as
- * graphql-ws does. Alternates the execution with the Alert split into its shared and personal
- * parts (`ALERT_PERSONAL_FIELDS`) and without (each alert executed in full, compiled), and prints
- * the medians for two selections: what the split saves per delivery, apart from the noise of a
- * shared machine that the end-to-end benchmark (`npm run bench`) cannot see through.
+ * CPU per delivered `myAlerts` alert on the API's path from a detection to its executed alerts,
+ * in one process and without sockets: the real schema, resolvers, shared execution and
+ * `WatchlistIndex`; `USERS` users with the benchmark's watchlists (bench/scenarios/inbox.ts),
+ * all of one tier, so that each detection of confidence ≥ 0.97 matches two to five of each
+ * user's tier lists, as a third of the benchmark's users at once. Each user is handed what the
+ * index matched, as the alert router hands it, and pulls the next as graphql-ws does. Alternates
+ * the execution with the Alert split into its shared and personal parts (`ALERT_PERSONAL_FIELDS`)
+ * and without (each alert executed in full, compiled), and prints the medians for two
+ * selections: apart from the noise of a shared machine that the end-to-end benchmark
+ * (`npm run bench`) cannot see through.
  *
  *   npx tsx bench/inbox-cpu.ts [runs]
  */
@@ -18,8 +20,11 @@ import { ALERT_PERSONAL_FIELDS } from '../src/api/inbox.js';
 import { resolvers } from '../src/api/resolvers.js';
 import { useSharedSubscriptionExecution } from '../src/api/shared-execution.js';
 import type { WatchlistRow } from '../src/db/watchlists.js';
+import { WatchlistIndex } from '../src/domain/watchlist-index.js';
 import { typeDefs } from '../src/schema/graphql.js';
+import { makeSymbols } from './lib/load.js';
 import { benchDetection, cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
+import { typicalWatchlists } from './scenarios/inbox.js';
 
 /** A detection of confidence ≥ 0.97 reaches the tier lists of a third of the bench's users at once. */
 const USERS = 333;
@@ -33,15 +38,20 @@ const SELECTIONS = {
     'subscription { myAlerts { detection { id eventId symbol pattern confidence tier priority detectedAt } watchlists { id name } replayed } }',
 };
 
+// Users 0, 3, 6, …: the benchmark's users of one tier (DAILY).
 const now = new Date();
-const watchlistOf = (u: number): WatchlistRow => ({
-  id: u + 1,
-  userId: u + 1,
-  name: `list ${u}`,
-  filter: { symbols: null, patterns: null, tiers: ['DAILY'], minConfidence: 0.97, minPriority: 'HIGH' },
-  createdAt: now,
-  updatedAt: now,
-});
+const symbols = makeSymbols(2000);
+const watchlistsOf = (u: number): WatchlistRow[] =>
+  typicalWatchlists(3 * u, symbols).map((filter, k) => ({
+    id: u * 10 + k + 1,
+    userId: u + 1,
+    name: `list ${k}`,
+    filter,
+    createdAt: now,
+    updatedAt: now,
+  }));
+/** 0.975, 0.985, 0.995 in turn: two, three or all five of each user's tier lists. */
+const confidenceOf = (n: number) => 0.975 + (n % 3) / 100;
 
 /** CPU nanoseconds per delivery. */
 async function run(query: string, split: boolean): Promise<number> {
@@ -69,10 +79,13 @@ async function run(query: string, split: boolean): Promise<number> {
     plugins: [useSharedSubscriptionExecution(undefined, split ? [ALERT_PERSONAL_FIELDS] : [])],
   });
   const iterators = await openSubscriptions(yoga, parse(query), USERS);
-  const matched = Array.from({ length: USERS }, (_, u) => [watchlistOf(u)] as const);
+  const index = new WatchlistIndex<number, WatchlistRow>();
+  for (let u = 0; u < USERS; u++) index.set(u, watchlistsOf(u));
   return cpuPerDelivery(iterators, EVENTS, (n) => {
-    const detection = benchDetection(n, { confidence: 0.98, priority: 'CRITICAL' });
-    streams.forEach((stream, u) => stream.push({ detection, watchlists: matched[u]!, replayed: false }));
+    const detection = benchDetection(n, { confidence: confidenceOf(n), priority: 'CRITICAL' });
+    const matched = index.match(detection);
+    if (matched.length !== USERS) throw new Error(`detection ${n} matched ${matched.length} users, not ${USERS}`);
+    for (const [u, watchlists] of matched) streams[u]!.push({ detection, watchlists, replayed: false });
   });
 }
 
@@ -92,4 +105,4 @@ for (const [label, query] of Object.entries(SELECTIONS)) {
     );
   }
 }
-console.log(`${USERS} users × ${EVENTS} detections per run, each user's alert its own, its watchlist the same array every time`);
+console.log(`${USERS} users × ${EVENTS} detections per run, matched through the index, each user's alert its own`);

@@ -40,8 +40,11 @@ const ALERT_QUERY = 'subscription Inbox { myAlerts { detection { eventId } watch
 const eventIdOf = (data: unknown) =>
   (data as { myAlerts?: { detection: { eventId: string } } } | null)?.myAlerts?.detection.eventId;
 
-/** User `u`'s ten watchlists: five of three symbols (the first also the warm-up symbol), five of one tier above a high confidence. */
-function typicalWatchlists(u: number, symbols: string[]): WatchlistFilter[] {
+/**
+ * User `u`'s ten watchlists: five of three symbols (the first also the warm-up symbol), five of
+ * tier `TIERS[u % 3]` above a high confidence (bench/inbox-cpu.ts uses them too).
+ */
+export function typicalWatchlists(u: number, symbols: string[]): WatchlistFilter[] {
   const tier = TIERS[u % 3]!;
   return Array.from({ length: 10 }, (_, k) =>
     k < 5

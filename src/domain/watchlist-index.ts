@@ -22,9 +22,14 @@ interface Slot<Owner, W extends SavedWatchlist> {
   owner: Owner;
   /** The `match` call this slot was last touched by. */
   round: number;
-  first: Entry<Owner, W> | null;
-  more: Entry<Owner, W>[] | null;
+  /** The entries this round matched (reused from round to round). */
+  matched: Entry<Owner, W>[];
+  /** The last few lists of several watchlists handed out, newest first (see `combination`). */
+  recent: (readonly W[])[];
 }
+
+/** How many lists of several watchlists an owner's slot remembers. */
+const RECENT_COMBINATIONS = 4;
 
 interface Entry<Owner, W extends SavedWatchlist> {
   slot: Slot<Owner, W>;
@@ -132,7 +137,7 @@ export class WatchlistIndex<Owner, W extends SavedWatchlist> {
   /** Replaces everything filed for `owner` with `watchlists`. */
   set(owner: Owner, watchlists: readonly W[]): void {
     this.delete(owner);
-    const slot: Slot<Owner, W> = { owner, round: 0, first: null, more: null };
+    const slot: Slot<Owner, W> = { owner, round: 0, matched: [], recent: [] };
     const entries = watchlists.map((watchlist, rank) => {
       const { symbols, tiers } = watchlist.filter;
       // What the bucket does not already ensure: the symbols under a symbol, the tiers under a tier.
@@ -162,7 +167,8 @@ export class WatchlistIndex<Owner, W extends SavedWatchlist> {
 
   /**
    * Each owner with a watchlist `d` matches, with those watchlists in the order they were set.
-   * The lists are read-only: an owner who matched one watchlist gets the same array every time.
+   * The lists are read-only, and the same array comes back for the same watchlists: always for
+   * one watchlist alone, and for several while the combination is among the owner's last few.
    */
   match(d: FilterableDetection): [Owner, readonly W[]][] {
     // Each owner's slot collects their matched entries; `round` tells this call's from stale ones.
@@ -172,21 +178,15 @@ export class WatchlistIndex<Owner, W extends SavedWatchlist> {
       const slot = e.slot;
       if (slot.round !== round) {
         slot.round = round;
-        slot.first = e;
-        slot.more = null;
+        slot.matched.length = 0;
         touched.push(slot);
-      } else (slot.more ??= []).push(e);
+      }
+      slot.matched.push(e);
     };
     this.bySymbol.get(d.symbol)?.visit(d, add);
     this.byTier.get(d.tier)?.visit(d, add);
     this.unindexed.visit(d, add);
-    return touched.map((slot) => {
-      const first = slot.first!;
-      // Several entries (from several buckets, or several lists of one symbol): back in the owner's order.
-      const watchlists = slot.more ? [first, ...slot.more].sort((a, b) => a.rank - b.rank).map((e) => e.watchlist) : first.alone;
-      slot.first = slot.more = null;
-      return [slot.owner, watchlists];
-    });
+    return touched.map((slot) => [slot.owner, slot.matched.length === 1 ? slot.matched[0]!.alone : combination(slot)]);
   }
 
   /** Owners with at least one watchlist filed. */
@@ -198,6 +198,27 @@ export class WatchlistIndex<Owner, W extends SavedWatchlist> {
     const compiled = this.compile(filter);
     return { key: JSON.stringify(filter), floor: filter.minConfidence ?? 0, matches: (d) => compiled.matches(d) };
   }
+}
+
+/**
+ * Several matched entries (from several buckets, or several lists under one key) as watchlists,
+ * back in the owner's order. A combination handed out recently comes back as the same array: a
+ * caller that caches by array (an alert's `watchlists`, executed once per distinct array) hits
+ * for a user whose tier lists match together as it does for one who matched a single list.
+ */
+function combination<Owner, W extends SavedWatchlist>(slot: Slot<Owner, W>): readonly W[] {
+  const matched = slot.matched.sort((a, b) => a.rank - b.rank);
+  for (const list of slot.recent) if (sameWatchlists(list, matched)) return list;
+  const list = matched.map((e) => e.watchlist);
+  slot.recent.unshift(list);
+  if (slot.recent.length > RECENT_COMBINATIONS) slot.recent.pop();
+  return list;
+}
+
+function sameWatchlists<W extends SavedWatchlist>(list: readonly W[], matched: readonly Entry<unknown, W>[]): boolean {
+  if (list.length !== matched.length) return false;
+  for (let i = 0; i < list.length; i++) if (list[i] !== matched[i]!.watchlist) return false;
+  return true;
 }
 
 function bucketIn<K, Owner, W extends SavedWatchlist>(map: Map<K, Bucket<Owner, W>>, key: K): Bucket<Owner, W> {

@@ -141,6 +141,42 @@ describe('WatchlistIndex', () => {
     expect(matchOf(index, { ...d, confidence: 0.98, priority: 'CRITICAL' }).size).toBe(2_000);
     expect(checked()).toBe(2);
   });
+
+  it('hands out the same array for the same watchlists while the combination is recent, and new ones after a change', () => {
+    const index = new WatchlistIndex<string, SavedWatchlist>();
+    // The benchmark's tier lists: several floors of one tier, so one detection matches a few together.
+    const at = (id: number, floor: number) => ({ id, filter: { ...none, tiers: ['DAILY' as const], minConfidence: floor } });
+    const lists = [at(1, 0.97), at(2, 0.98), at(3, 0.99), { id: 4, filter: { ...none, symbols: ['AAPL'] } }];
+    index.set('ann', lists);
+    const annAt = (confidence: number, symbol = 'MSFT') =>
+      matchOf(index, detectionOf({ symbol, confidence, priority: 'CRITICAL' })).get('ann');
+
+    const two = annAt(0.985)!;
+    expect(two.map((w) => w.id)).toEqual([1, 2]);
+    const three = annAt(0.99)!;
+    expect(three.map((w) => w.id)).toEqual([1, 2, 3]);
+    expect(annAt(0.985)).toBe(two);
+    expect(annAt(0.995)).toBe(three);
+    // Four more combinations push the first out: equal, not the same array.
+    for (const [c, symbol] of [
+      [0.5, 'AAPL'],
+      [0.975, 'AAPL'],
+      [0.985, 'AAPL'],
+      [0.99, 'AAPL'],
+    ] as const)
+      annAt(c, symbol);
+    expect(annAt(0.985)).not.toBe(two);
+    expect(annAt(0.985)).toEqual(two);
+    // A single match is always its own array.
+    expect(annAt(0.975)).toBe(annAt(0.971));
+
+    // Set again (a renamed list, say): the rows of before are never handed out again.
+    const renamed = lists.map((w) => ({ ...w }));
+    index.set('ann', renamed);
+    const after = annAt(0.985)!;
+    expect(after).not.toBe(two);
+    expect(after[0]).toBe(renamed[0]);
+  });
 });
 
 /** An index whose predicates count their calls: only the watchlists a detection could match should run. */
