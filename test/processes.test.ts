@@ -252,41 +252,52 @@ describe('shutdown with jobs in flight', () => {
     await first.waitForLine(/Patternwire worker running/, 30_000);
 
     const eventIds = Array.from({ length: TOTAL }, (_, i) => `${t.id}-drain-${i}`);
-    const batch = publisher.pipeline();
-    eventIds.forEach((eventId, i) =>
-      batch.publish(
-        t.config.channels.patterns,
-        JSON.stringify({
-          event_id: eventId,
-          pattern: 'DrainCheck',
-          symbol: `D${i % 40}`,
-          confidence: 0.5 + (i % 50) / 100,
-          timeframe: '5m',
-        }),
-      ),
-    );
+    const publish = async (from: number, to: number) => {
+      const batch = publisher.pipeline();
+      eventIds.slice(from, to).forEach((eventId, k) => {
+        const i = from + k;
+        batch.publish(
+          t.config.channels.patterns,
+          JSON.stringify({
+            event_id: eventId,
+            pattern: 'DrainCheck',
+            symbol: `D${i % 40}`,
+            confidence: 0.5 + (i % 50) / 100,
+            timeframe: '5m',
+          }),
+        );
+      });
+      await batch.exec();
+    };
+    // Two thirds now; the rest once the worker is frozen holding a job (below), so jobs are
+    // still queued when SIGTERM lands however far a slow machine let it get by then.
+    const HELD_BACK = 500;
     const publishedAt = Date.now();
-    await batch.exec();
+    await publish(0, TOTAL - HELD_BACK);
 
     // SIGTERM once the worker is well into the stream, with jobs in flight.
     let atSigterm = 0;
     await eventually(async () => (atSigterm = await stored()) >= 150, 20_000, 'the first worker to store some detections');
     // ... and only while BullMQ shows it holding a job: frozen, it cannot finish that job, so
     // an active count read then is still true when SIGTERM arrives (delivered on SIGCONT).
-    const active = async () => (await queue.getJobCounts('active'))['active'] ?? 0;
+    const counts = async () => await queue.getJobCounts('active', 'waiting');
     let held = 0;
     for (let attempt = 1; attempt <= 20 && held === 0; attempt++) {
       first.child.kill('SIGSTOP');
-      held = await active();
+      held = (await counts())['active'] ?? 0;
       if (held > 0) break;
       first.child.kill('SIGCONT');
-      await waitFor(async () => (await active()) > 0 || (await queue.getJobCounts('waiting'))['waiting'] === 0, {
-        timeoutMs: 10_000,
-        intervalMs: 2,
-        what: `attempt ${attempt}: the first worker to take a job`,
-      });
+      await waitFor(
+        async () => {
+          const c = await counts();
+          return (c['active'] ?? 0) > 0 || c['waiting'] === 0;
+        },
+        { timeoutMs: 10_000, intervalMs: 2, what: `attempt ${attempt}: the first worker to take a job` },
+      );
     }
     if (held === 0) throw new Error('precondition not arranged: the first worker was never frozen holding a job');
+    await publish(TOTAL - HELD_BACK, TOTAL);
+    await waitFor(async () => ((await counts())['waiting'] ?? 0) > 0, { what: 'the held-back detections queued' });
     timings['sigtermAfterPublishMs'] = Date.now() - publishedAt;
     const exiting = first.signal('SIGTERM');
     first.child.kill('SIGCONT');
