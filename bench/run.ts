@@ -85,18 +85,26 @@ async function main(options: Options): Promise<number> {
       startPatternwire(cleanup, env, log, {
         spareApi: options.scenarios.includes('memory'),
         cpuProfDir: options.cpuProf ? PROFILE_DIR : null,
+        apis: n.apis,
       }),
       waitReady([relay], async () => (await fetch(`${baselineHttp}/healthz`)).status === 200, 60_000, 'baseline relay'),
     ]);
     startupMs = performance.now() - spawnAt;
     log(
-      `started: Patternwire api ${pw.httpUrl} (pid ${pw.api.pid}), worker (pid ${pw.worker.pid}), ingest (pid ${pw.ingest.pid}); baseline relay ${baselineHttp} (pid ${relay.pid})`,
+      `started: Patternwire api ${pw.httpUrl} (pid ${pw.api.pid}${pw.wsUrls.length > 1 ? `, and ${pw.wsUrls.length - 1} more` : ''}), worker (pid ${pw.worker.pid}), ingest (pid ${pw.ingest.pid}); baseline relay ${baselineHttp} (pid ${relay.pid})`,
     );
 
     const publisher = new Publisher(env.redisUrl);
     cleanup.add('publisher connection', () => publisher.close());
     const targets: Record<System, Target> = {
-      patternwire: { system: 'patternwire', wsUrl: pw.wsUrl, channel: env.patternsChannel, pw, processes: () => pw.children() },
+      patternwire: {
+        system: 'patternwire',
+        wsUrl: pw.wsUrl,
+        wsUrls: pw.wsUrls,
+        channel: env.patternsChannel,
+        pw,
+        processes: () => pw.children(),
+      },
       baseline: {
         system: 'baseline',
         wsUrl: `ws://127.0.0.1:${baselinePort}/graphql`,

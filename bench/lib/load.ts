@@ -124,11 +124,12 @@ export interface SubscriberSpec {
 
 /**
  * Opens one graphql-ws client per entry of `filters` (null = no filter), `concurrency` at a time,
- * each connected (connection_ack) and subscribed before this resolves. `specOf` replaces the
+ * each connected (connection_ack) and subscribed before this resolves; subscriber `s` connects
+ * to `wsUrls[s % wsUrls.length]`. `specOf` replaces the
  * `patternAlert` subscription of every subscriber (`filters` then only counts them).
  */
 export async function openSubscribers(
-  wsUrl: string,
+  wsUrls: readonly string[],
   filters: (string[] | null)[],
   onData: (subscriber: number, eventId: string) => void,
   concurrency = 100,
@@ -170,7 +171,7 @@ export async function openSubscribers(
     });
     let wasConnected = false;
     const client = createClient({
-      url: wsUrl,
+      url: wsUrls[s % wsUrls.length]!,
       webSocketImpl: WebSocket,
       lazy: false,
       retryAttempts: 0,

@@ -13,6 +13,11 @@ interface NumberFlag {
 
 export const NUMBER_FLAGS = {
   runs: { full: 3, quick: 1, help: 'runs per scenario (and per system); the table shows medians' },
+  apis: {
+    full: 1,
+    quick: 1,
+    help: 'API processes of Patternwire (as Procfile web=N); delivery scenarios spread their subscribers over them in turn',
+  },
   'warmup-seconds': { full: 2, quick: 0.5, help: 'fan-out, filtered: unmeasured load at the scenario rate before each run' },
   'fanout-subscribers': { full: 50, quick: 20, help: 'fan-out: subscribers, no filter' },
   'fanout-rate': { full: 200, quick: 100, help: 'fan-out: events per second' },

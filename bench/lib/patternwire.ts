@@ -1,6 +1,6 @@
 /**
- * Patternwire as the benchmark runs it: `migrate`, then one `api`, one `worker` and one `ingest`
- * as real child processes (`node --import tsx src/cli.ts <role>`), sharing the bench's database,
+ * Patternwire as the benchmark runs it: `migrate`, then one `api` (or `apis`), one `worker` and
+ * one `ingest` as real child processes (`node --import tsx src/cli.ts <role>`), sharing the bench's database,
  * prefixes and channels. Also the bench's own view into the queue and the database.
  */
 import { Queue } from 'bullmq';
@@ -29,8 +29,11 @@ export interface QueueDepth {
 }
 
 export interface Patternwire {
+  /** The first API process's. */
   httpUrl: string;
   wsUrl: string;
+  /** Every API process's, the first first. */
+  wsUrls: readonly string[];
   api: Child;
   worker: Child;
   ingest: Child;
@@ -84,7 +87,7 @@ export async function startPatternwire(
   cleanup: Cleanup,
   env: BenchEnv,
   log: (m: string) => void,
-  opts: { spareApi?: boolean; cpuProfDir?: string | null } = {},
+  opts: { spareApi?: boolean; cpuProfDir?: string | null; apis?: number } = {},
 ): Promise<Patternwire> {
   const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
     ...process.env,
@@ -143,12 +146,16 @@ export async function startPatternwire(
       'patternwire ingest (subscribed to the patterns channel)',
     );
 
-  const api = await startApi('patternwire api');
+  const apis = [await startApi('patternwire api')];
+  // More, as Procfile web=N runs them: same database, queues and channels, so each gets every
+  // detection and serves the subscribers connected to it.
+  for (let i = 2; i <= (opts.apis ?? 1); i++) apis.push(await startApi(`patternwire api ${i}`));
+  const api = apis[0]!;
   let worker = startWorker();
   let ingest = startIngest();
   const idlePrefix = (name: string) => ({ PUBSUB_PREFIX: `${env.id}-${name.replace(/\W+/g, '-')}` });
   let spare: ExtraApi | null = opts.spareApi ? await startApi('patternwire api (memory)', idlePrefix('memory')) : null;
-  await Promise.all([apiReady(api), workerReady(worker), ingestReady(ingest), spare && apiReady(spare)]);
+  await Promise.all([...apis.map(apiReady), workerReady(worker), ingestReady(ingest), spare && apiReady(spare)]);
 
   const streamBacklog = async (): Promise<number> => {
     const groups = (await redis.xinfo('GROUPS', env.patternsChannel).catch(() => [])) as unknown[][];
@@ -174,6 +181,7 @@ export async function startPatternwire(
   const pw: Patternwire = {
     httpUrl: api.httpUrl,
     wsUrl: api.wsUrl,
+    wsUrls: apis.map((a) => a.wsUrl),
     api: api.child,
     get worker() {
       return worker;
@@ -181,7 +189,7 @@ export async function startPatternwire(
     get ingest() {
       return ingest;
     },
-    children: () => [api.child, worker, ingest],
+    children: () => [...apis.map((a) => a.child), worker, ingest],
     pool,
     queueDepth,
     async maxId() {

@@ -117,7 +117,7 @@ export async function runDelivery(ctx: BenchContext, target: Target, plan: Deliv
 
   const rec = new DeliveryRecorder(tag, plan.subscribers, plan.matches);
   const filters = Array.from({ length: plan.subscribers }, (_, s) => plan.filterOf(s));
-  const subs = await openSubscribers(target.wsUrl, filters, rec.onDelivery, 100, plan.subscriberSpec);
+  const subs = await openSubscribers(target.wsUrls ?? [target.wsUrl], filters, rec.onDelivery, 100, plan.subscriberSpec);
   try {
     // Warm-up: until every subscriber has had an event (its subscription is live end to end).
     const warmDeadline = Date.now() + 60_000;

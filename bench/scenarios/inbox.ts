@@ -248,6 +248,7 @@ export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<Scenari
       `myAlerts: ${o.users} users with 10 watchlists each (5 of 3 symbols, 5 of one tier at HIGH and confidence ≥ 0.97–0.99) and one user with 50 × 500 symbols, one subscription each`,
       `baseline column: Patternwire's plain patternAlert fan-out in the same run, ${plainSubscribers} unfiltered subscribers (the same deliveries per detection)`,
       `${o.rate} detections/s for ${o.seconds} s; symbols round-robin over 2,000, tiers in turn, confidence 0.50–0.99`,
+      `${ctx.pw.wsUrls.length} API process(es) (--apis); subscribers connect to them in turn`,
     ],
   };
 }

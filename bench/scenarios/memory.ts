@@ -38,7 +38,7 @@ export async function memory(ctx: BenchContext, o: MemoryOptions): Promise<Scena
       const before = residentMb(api.child.pid);
       const started = performance.now();
       const subs = await openSubscribers(
-        api.wsUrl,
+        [api.wsUrl],
         Array.from({ length: o.subscribers }, () => null),
         () => undefined,
         200,

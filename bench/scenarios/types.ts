@@ -10,6 +10,8 @@ export type System = 'patternwire' | 'baseline';
 export interface Target {
   system: System;
   wsUrl: string;
+  /** Where subscribers connect, in turn (Patternwire with several API processes); else `wsUrl`. */
+  wsUrls?: readonly string[];
   channel: string;
   /** Patternwire only: the stored side and the queue. */
   pw: Patternwire | null;
