@@ -16,31 +16,14 @@ import { createLiveHub } from '../src/api/live-hub.js';
 import { resolvers } from '../src/api/resolvers.js';
 import { useSharedSubscriptionExecution } from '../src/api/shared-execution.js';
 import { deliveryLatency } from '../src/metrics/metrics.js';
-import type { AlertPubSub } from '../src/pubsub/pubsub.js';
 import { decode, encode } from '../src/pubsub/messages.js';
 import { typeDefs } from '../src/schema/graphql.js';
-import { benchDetection, cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
+import { cpuPerDelivery, memoryPubSub, openSubscriptions } from './lib/in-process.js';
+import { storedDetection } from '../test/utils/detections.js';
 
 const SUBS = 200;
 const EVENTS = 500;
 const RUNS = Number(process.argv[2] ?? 8);
-
-function memoryPubSub(): AlertPubSub & { emit(topic: string, value: unknown): void } {
-  const handlers = new Map<string, ((v: unknown) => void)[]>();
-  return {
-    publish: () => Promise.resolve(),
-    subscribe(topic, onValue) {
-      handlers.set(topic, [...(handlers.get(topic) ?? []), onValue as (v: unknown) => void]);
-      return Promise.resolve(handlers.size);
-    },
-    unsubscribe: () => undefined,
-    onReconnect: () => () => undefined,
-    close: () => Promise.resolve(),
-    emit(topic, value) {
-      for (const h of handlers.get(topic) ?? []) h(value);
-    },
-  };
-}
 
 /** CPU nanoseconds per delivery. */
 async function run(withMetrics: boolean): Promise<number> {
@@ -53,7 +36,7 @@ async function run(withMetrics: boolean): Promise<number> {
   const document = parse('subscription { patternAlert { id eventId symbol pattern confidence tier } }');
   const iterators = await openSubscriptions(yoga, document, SUBS, { hub, onSlowConsumer: () => undefined });
   const ns = await cpuPerDelivery(iterators, EVENTS, (n) => {
-    const wire = encode('patternAlert', benchDetection(n));
+    const wire = encode('patternAlert', storedDetection(n));
     pubsub.emit('patternAlert', decode('patternAlert', JSON.parse(JSON.stringify(wire)) as typeof wire));
   });
   hub.close();

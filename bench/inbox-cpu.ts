@@ -23,8 +23,9 @@ import type { WatchlistRow } from '../src/db/watchlists.js';
 import { WatchlistIndex } from '../src/domain/watchlist-index.js';
 import { typeDefs } from '../src/schema/graphql.js';
 import { makeSymbols } from './lib/load.js';
-import { benchDetection, cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
+import { cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
 import { typicalWatchlists } from './scenarios/inbox.js';
+import { storedDetection } from '../test/utils/detections.js';
 
 /** A detection of confidence ≥ 0.97 reaches the tier lists of a third of the bench's users at once. */
 const USERS = 333;
@@ -82,7 +83,7 @@ async function run(query: string, split: boolean): Promise<number> {
   const index = new WatchlistIndex<number, WatchlistRow>();
   for (let u = 0; u < USERS; u++) index.set(u, watchlistsOf(u));
   return cpuPerDelivery(iterators, EVENTS, (n) => {
-    const detection = benchDetection(n, { confidence: confidenceOf(n), priority: 'CRITICAL' });
+    const detection = storedDetection(n, { confidence: confidenceOf(n), priority: 'CRITICAL' });
     const matched = index.match(detection);
     if (matched.length !== USERS) throw new Error(`detection ${n} matched ${matched.length} users, not ${USERS}`);
     for (const [u, watchlists] of matched) streams[u]!.push({ detection, watchlists, replayed: false });

@@ -1,11 +1,11 @@
 /**
- * The harness of the in-process CPU benches (fanout-cpu.ts, inbox-cpu.ts): subscriptions opened
+ * The harness of the in-process CPU benches (fanout-cpu.ts, inbox-cpu.ts, hub-cpu.ts): subscriptions opened
  * straight on yoga's envelope, with no socket, each pulling its next result as graphql-ws does
  * (after the previous one), and the CPU a batch of events costs per delivery.
  */
 import type { DocumentNode } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
-import type { Detection } from '../../src/schema/topics.js';
+import type { AlertPubSub } from '../../src/pubsub/pubsub.js';
 
 interface Enveloped {
   schema: unknown;
@@ -58,26 +58,20 @@ export async function cpuPerDelivery(
   return ((cpu.user + cpu.system) * 1000) / delivered;
 }
 
-/** Detection `n` of AAPL, stored now, with what `over` changes. */
-export function benchDetection(n: number, over: Partial<Detection> = {}): Detection {
-  const now = new Date();
+/** Redis pub/sub's stand-in: `emit` calls every handler of a topic at once. */
+export function memoryPubSub(): AlertPubSub & { emit(topic: string, value: unknown): void } {
+  const handlers = new Map<string, ((v: unknown) => void)[]>();
   return {
-    id: n,
-    eventId: `e${n}`,
-    symbol: 'AAPL',
-    pattern: 'Doji',
-    confidence: 0.9,
-    tier: 'DAILY',
-    priority: 'HIGH',
-    timeframe: null,
-    category: null,
-    price: null,
-    detectedAt: now,
-    receivedAt: now,
-    expiresAt: null,
-    source: 'bench',
-    metadata: null,
-    storedAt: now,
-    ...over,
+    publish: () => Promise.resolve(),
+    subscribe(topic, onValue) {
+      handlers.set(topic, [...(handlers.get(topic) ?? []), onValue as (v: unknown) => void]);
+      return Promise.resolve(handlers.size);
+    },
+    unsubscribe: () => undefined,
+    onReconnect: () => () => undefined,
+    close: () => Promise.resolve(),
+    emit(topic, value) {
+      for (const h of handlers.get(topic) ?? []) h(value);
+    },
   };
 }

@@ -5,12 +5,15 @@ import { createEventStream, type EventStream, type SlowConsumerError } from './e
 export interface LiveHub {
   /**
    * Every live message of `topic` that passes `accept`, queued for one subscriber; past the
-   * queue limit the stream fails and `onOverflow` is called.
+   * queue limit the stream fails and `onOverflow` is called. With `routes` (a topic's route
+   * values: a detection's symbol, a backtest's job id; see ROUTED_BY), only messages whose value
+   * is among them are offered to `accept`: the caller must not want any other.
    */
   stream<T extends Topic>(
     topic: T,
     accept: (m: TopicValues[T]) => boolean,
     onOverflow?: (error: SlowConsumerError) => void,
+    routes?: Iterable<string> | null,
   ): EventStream<TopicValues[T]>;
   /**
    * Calls `onValue` with every live message of `topic` (after the duplicate check), for a
@@ -33,6 +36,47 @@ export interface LiveHubOptions {
 const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', 'systemHealth', 'watchlistsChanged'];
 
 /**
+ * The value a topic's messages are routed by. A subscriber that wants only some values is filed
+ * under them and never offered another's message: a thousand subscribers of one symbol each cost
+ * a detection one map lookup and the predicates of that symbol's subscribers, not a thousand
+ * predicate calls.
+ */
+const ROUTED_BY: { [T in Topic]?: (m: TopicValues[T]) => string } = {
+  patternAlert: (d) => d.symbol,
+  backtestProgress: (m) => m.jobId,
+  backtestResult: (m) => m.jobId,
+};
+
+type Listener = { accept: (m: never) => boolean; stream: EventStream<unknown> };
+
+/** One topic's subscribers: all of them, those who want every message, and those filed by route value. */
+class Listeners {
+  readonly all = new Set<Listener>();
+  readonly everyone = new Set<Listener>();
+  readonly byRoute = new Map<string, Set<Listener>>();
+
+  add(listener: Listener, routes: readonly string[]): void {
+    this.all.add(listener);
+    if (routes.length === 0) this.everyone.add(listener);
+    for (const route of routes) {
+      let set = this.byRoute.get(route);
+      if (!set) this.byRoute.set(route, (set = new Set()));
+      set.add(listener);
+    }
+  }
+
+  remove(listener: Listener, routes: readonly string[]): void {
+    this.all.delete(listener);
+    this.everyone.delete(listener);
+    for (const route of routes) {
+      const set = this.byRoute.get(route);
+      set?.delete(listener);
+      if (set?.size === 0) this.byRoute.delete(route);
+    }
+  }
+}
+
+/**
  * Detections that arrived live (through a hub's Redis subscription), as opposed to rows a
  * replay read from the database: only these are delivery-latency samples (contract §8). One
  * entry per event, not per subscriber; an event leaves with the last reference to it.
@@ -53,21 +97,25 @@ export function liveStoredAt(event: unknown): number | undefined {
 
 /**
  * One Redis subscription per topic for the whole process, fanned out in memory. Filters run
- * here, before any GraphQL execution, so a detection nobody asked for costs one predicate
- * call per subscriber. A detection id seen before (a writer died after publishing, before moving
- * the publication cursor, and the next one published it again) is
- * dropped once for everyone.
+ * here, before any GraphQL execution: a detection nobody asked for costs one predicate call per
+ * subscriber of every symbol, and one map lookup for all those who named their symbols. A
+ * detection id seen before (a writer died after publishing, before moving the publication
+ * cursor, and the next one published it again) is dropped once for everyone.
  */
 export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }: LiveHubOptions): Promise<LiveHub> {
-  type Listener = { accept: (m: never) => boolean; stream: EventStream<unknown> };
-  const listeners = new Map<Topic, Set<Listener>>(TOPICS.map((t) => [t, new Set()]));
+  const listeners = new Map<Topic, Listeners>(TOPICS.map((t) => [t, new Listeners()]));
   const consumers = new Map<Topic, Set<(m: never) => void>>(TOPICS.map((t) => [t, new Set()]));
   const seen = new Set<string>();
 
+  const offer = (set: Iterable<Listener>, message: unknown) => {
+    for (const l of set) if ((l.accept as (m: unknown) => boolean)(message)) l.stream.push(message);
+  };
   const dispatch = (topic: Topic, message: unknown) => {
-    for (const l of listeners.get(topic) ?? []) {
-      if ((l.accept as (m: unknown) => boolean)(message)) l.stream.push(message);
-    }
+    const subscribers = listeners.get(topic)!;
+    offer(subscribers.everyone, message);
+    const routeOf = ROUTED_BY[topic] as ((m: unknown) => string) | undefined;
+    const routed = routeOf && subscribers.byRoute.get(routeOf(message));
+    if (routed) offer(routed, message);
     for (const consume of consumers.get(topic) ?? []) (consume as (m: unknown) => void)(message);
   };
 
@@ -90,13 +138,19 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
   );
 
   return {
-    stream(topic, accept, onOverflow) {
-      const set = listeners.get(topic)!;
+    stream(topic, accept, onOverflow, routes) {
+      const subscribers = listeners.get(topic)!;
+      // Routes only where the topic has a route value: elsewhere they could never be matched.
+      const filed = ROUTED_BY[topic] && routes ? [...new Set(routes)] : [];
       const listener: Listener = {
         accept: accept,
-        stream: createEventStream<unknown>({ limit: queueLimit, onClose: () => set.delete(listener), onOverflow }),
+        stream: createEventStream<unknown>({
+          limit: queueLimit,
+          onClose: () => subscribers.remove(listener, filed),
+          onOverflow,
+        }),
       };
-      set.add(listener);
+      subscribers.add(listener, filed);
       return listener.stream as EventStream<TopicValues[typeof topic]>;
     },
     listen(topic, onValue) {
@@ -104,10 +158,10 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
       set.add(onValue);
       return () => set.delete(onValue);
     },
-    subscriberCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0),
+    subscriberCount: () => [...listeners.values()].reduce((n, s) => n + s.all.size, 0),
     close() {
       for (const id of subscriptionIds) pubsub.unsubscribe(id);
-      for (const set of listeners.values()) for (const l of set) l.stream.end();
+      for (const subscribers of listeners.values()) for (const l of subscribers.all) l.stream.end();
     },
   };
 }

@@ -83,7 +83,7 @@ async function detectionPage(db: DrizzleDb, args: PageArgs, tier?: Tier) {
  */
 function patternAlerts(ctx: ApiContext, filter: PatternFilter | null, after: number | null): AsyncIterableIterator<Detection> {
   const compiled = compileFilter(filter);
-  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer);
+  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer, compiled.symbols);
   return endingLiveOnReturn(live, replayThenLive(ctx, live, filter, after));
 }
 
@@ -164,6 +164,8 @@ async function* currentThenLiveHealth(ctx: ApiContext, live: EventStream<Publish
 }
 
 const byJobId = (jobId: string | null | undefined) => (m: { jobId: string }) => jobId == null || m.jobId === jobId;
+/** The hub's routes for one job's messages: a subscriber of one job is never offered another's. */
+const jobRoutes = (jobId: string | null | undefined) => (jobId == null ? null : [jobId]);
 
 export const resolvers = {
   DateTime,
@@ -221,12 +223,12 @@ export const resolvers = {
     },
     backtestProgress: {
       subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) =>
-        ctx.hub.stream('backtestProgress', byJobId(args.jobId), ctx.onSlowConsumer),
+        ctx.hub.stream('backtestProgress', byJobId(args.jobId), ctx.onSlowConsumer, jobRoutes(args.jobId)),
       resolve: (payload: unknown) => payload,
     },
     backtestResult: {
       subscribe: (_: unknown, args: { jobId?: string | null }, ctx: ApiContext) =>
-        ctx.hub.stream('backtestResult', byJobId(args.jobId), ctx.onSlowConsumer),
+        ctx.hub.stream('backtestResult', byJobId(args.jobId), ctx.onSlowConsumer, jobRoutes(args.jobId)),
       resolve: (payload: unknown) => payload,
     },
     systemHealth: {

@@ -10,6 +10,8 @@ export type FilterableDetection = Pick<Detection, 'symbol' | 'pattern' | 'tier' 
 
 export interface CompiledFilter {
   readonly filter: PatternFilter;
+  /** The symbols it lets through, normalized as detections carry them; null: any symbol. */
+  readonly symbols: ReadonlySet<string> | null;
   matches(d: FilterableDetection): boolean;
 }
 
@@ -34,6 +36,7 @@ export function compileFilter(filter: PatternFilter | null | undefined): Compile
   const until = f.until?.getTime() ?? null;
   return {
     filter: f,
+    symbols,
     matches(d) {
       if (symbols && !symbols.has(d.symbol)) return false;
       if (patterns && !patterns.has(d.pattern.toLowerCase())) return false;

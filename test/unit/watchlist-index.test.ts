@@ -186,6 +186,7 @@ function countingIndex() {
     const compiled = compileFilter(f);
     return {
       filter: compiled.filter,
+      symbols: compiled.symbols,
       matches: (d: FilterableDetection) => {
         checked++;
         return compiled.matches(d);
