@@ -53,6 +53,10 @@ export async function createBenchEnv(cleanup: Cleanup): Promise<BenchEnv> {
   const queuePrefix = `{${id}}`;
   cleanup.register({ redisPattern: `${queuePrefix}*`, redisUrl: REDIS_URL });
   cleanup.add(`delete Redis keys ${queuePrefix}*`, () => deleteRedisKeys(REDIS_URL, `${queuePrefix}*`));
+  // The channels' streams (INGEST_STREAMS: the ingest creates its consumer group on each).
+  const channelKeys = `${id}.*`;
+  cleanup.register({ redisPattern: channelKeys, redisUrl: REDIS_URL });
+  cleanup.add(`delete Redis keys ${channelKeys}`, () => deleteRedisKeys(REDIS_URL, channelKeys));
 
   const patternwireEnv: Record<string, string> = {
     REDIS_URL,
