@@ -18,7 +18,7 @@ import { useSharedSubscriptionExecution } from '../src/api/shared-execution.js';
 import { deliveryLatency } from '../src/metrics/metrics.js';
 import { decode, encode } from '../src/pubsub/messages.js';
 import { typeDefs } from '../src/schema/graphql.js';
-import { cpuPerDelivery, memoryPubSub, openSubscriptions } from './lib/in-process.js';
+import { compareAlternating, cpuPerDelivery, memoryPubSub, openSubscriptions } from './lib/in-process.js';
 import { storedDetection } from '../test/utils/detections.js';
 
 const SUBS = 200;
@@ -43,18 +43,6 @@ async function run(withMetrics: boolean): Promise<number> {
   return ns;
 }
 
-const results = { without: [] as number[], with: [] as number[] };
-await run(false);
-await run(true);
-for (let i = 0; i < RUNS; i++) {
-  results.without.push(await run(false));
-  results.with.push(await run(true));
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [label, xs] of Object.entries(results)) {
-  console.log(
-    `${label} metrics: median ${median(xs).toFixed(0)} ns CPU per delivery (${xs.map((x) => x.toFixed(0)).join(', ')})`,
-  );
-}
+await compareAlternating({ 'without metrics': () => run(false), 'with metrics': () => run(true) }, RUNS, 'delivery');
 const samples = deliveryLatency.get().values.find((v) => v.metricName.endsWith('_count'))!.value;
 console.log(`${SUBS} subscribers × ${EVENTS} events per run; delivery-latency samples taken: ${samples}`);

@@ -9,7 +9,7 @@
  */
 import { createLiveHub } from '../src/api/live-hub.js';
 import { compileFilter } from '../src/domain/pattern-filter.js';
-import { memoryPubSub } from './lib/in-process.js';
+import { compareAlternating, memoryPubSub } from './lib/in-process.js';
 import { storedDetection } from '../test/utils/detections.js';
 
 const SUBS = 1_000;
@@ -35,19 +35,7 @@ async function run(routed: boolean): Promise<number> {
   return ((cpu.user + cpu.system) * 1000) / EVENTS;
 }
 
-const results = { unrouted: [] as number[], routed: [] as number[] };
-await run(false);
-await run(true);
-for (let i = 0; i < RUNS; i++) {
-  results.unrouted.push(await run(false));
-  results.routed.push(await run(true));
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [label, xs] of Object.entries(results)) {
-  console.log(
-    `${label.padEnd(8)} median ${median(xs).toFixed(0)} ns CPU per detection (${xs.map((x) => x.toFixed(0)).join(', ')})`,
-  );
-}
+await compareAlternating({ unrouted: () => run(false), routed: () => run(true) }, RUNS, 'detection');
 console.log(
   `${SUBS} subscribers, each of one of ${SYMBOLS} symbols; ${EVENTS} detections per run, each queued for its ${SUBS / SYMBOLS}`,
 );

@@ -23,7 +23,7 @@ import type { WatchlistRow } from '../src/db/watchlists.js';
 import { WatchlistIndex } from '../src/domain/watchlist-index.js';
 import { typeDefs } from '../src/schema/graphql.js';
 import { makeSymbols } from './lib/load.js';
-import { cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
+import { compareAlternating, cpuPerDelivery, openSubscriptions } from './lib/in-process.js';
 import { typicalWatchlists } from './scenarios/inbox.js';
 import { storedDetection } from '../test/utils/detections.js';
 
@@ -90,20 +90,8 @@ async function run(query: string, split: boolean): Promise<number> {
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const [label, query] of Object.entries(SELECTIONS)) {
-  const results = { 'in full': [] as number[], split: [] as number[] };
-  await run(query, false);
-  await run(query, true);
-  for (let i = 0; i < RUNS; i++) {
-    results['in full'].push(await run(query, false));
-    results.split.push(await run(query, true));
-  }
   console.log(`${label}:`);
-  for (const [how, xs] of Object.entries(results)) {
-    console.log(
-      `  ${how.padEnd(8)} median ${median(xs).toFixed(0)} ns CPU per delivery (${xs.map((x) => x.toFixed(0)).join(', ')})`,
-    );
-  }
+  await compareAlternating({ 'in full': () => run(query, false), split: () => run(query, true) }, RUNS, 'delivery', '  ');
 }
 console.log(`${USERS} users × ${EVENTS} detections per run, matched through the index, each user's alert its own`);

@@ -75,3 +75,26 @@ export function memoryPubSub(): AlertPubSub & { emit(topic: string, value: unkno
     },
   };
 }
+
+/**
+ * Runs each variant once to warm up, then `runs` times in turn (alternating, so a machine that
+ * slows down weighs on all alike), and prints each variant's median, the middle run (of an even
+ * count the upper of the two), with every run's figure: nanoseconds of CPU per `per`.
+ */
+export async function compareAlternating(
+  variants: Record<string, () => Promise<number>>,
+  runs: number,
+  per: string,
+  indent = '',
+): Promise<void> {
+  const results = Object.entries(variants).map(([label, run]) => ({ label, run, ns: [] as number[] }));
+  for (const v of results) await v.run();
+  for (let i = 0; i < runs; i++) for (const v of results) v.ns.push(await v.run());
+  const width = Math.max(...results.map((v) => v.label.length));
+  for (const { label, ns } of results) {
+    const median = [...ns].sort((a, b) => a - b)[Math.floor(ns.length / 2)]!;
+    console.log(
+      `${indent}${label.padEnd(width)} median ${median.toFixed(0)} ns CPU per ${per} (${ns.map((x) => x.toFixed(0)).join(', ')})`,
+    );
+  }
+}
