@@ -38,31 +38,19 @@ export function useSharedSubscriptionExecution(
 ): Plugin {
   const results = new WeakMap<object, Map<string, PromiseOrValue<ExecutionResult>>>();
   /** The result for (`of`, `key`), made by the first to ask. */
-  const cached = (of: object, key: string, make: () => PromiseOrValue<ExecutionResult>) => {
-    let byOperation = results.get(of);
-    if (!byOperation) results.set(of, (byOperation = new Map<string, PromiseOrValue<ExecutionResult>>()));
-    let result = byOperation.get(key);
-    if (!result) byOperation.set(key, (result = make()));
-    return result;
-  };
+  const cached = (of: object, key: string, make: () => PromiseOrValue<ExecutionResult>) => memo(results, of, key, make);
   type Split = { fields: PersonalFields; parts: SplitOperation } | null;
   const splits = new WeakMap<DocumentNode, Map<string, Split>>();
   /** How `args`' operation splits, if its root field returns one of the `personal` types; made once per document. */
-  const splitFor = (args: ExecutionArgs) => {
-    let byName = splits.get(args.document);
-    if (!byName) splits.set(args.document, (byName = new Map<string, Split>()));
-    const name = args.operationName ?? '';
-    let found = byName.get(name);
-    if (found === undefined) {
-      found = null;
+  const splitFor = (args: ExecutionArgs) =>
+    memo(splits, args.document, args.operationName ?? '', (): Split => {
+      let found: Split = null;
       for (const fields of personal) {
         const parts = splitOperation(args, fields);
         if (parts) found = { fields, parts };
       }
-      byName.set(name, found);
-    }
-    return found;
-  };
+      return found;
+    });
   const documentIds = new WeakMap<DocumentNode, number>();
   let nextDocumentId = 0;
 
@@ -148,12 +136,7 @@ export const compiledOperations = () => compilations;
  * `COMPILE_AFTER` times, then the operation compiled by graphql-jit.
  */
 function executorFor(args: ExecutionArgs): (rootValue: unknown) => PromiseOrValue<ExecutionResult> {
-  let byName = operations.get(args.document);
-  if (!byName) operations.set(args.document, (byName = new Map<string, Operation>()));
-  const name = args.operationName ?? '';
-  let operation = byName.get(name);
-  if (!operation) byName.set(name, (operation = { executions: 0, compiled: undefined }));
-  const op = operation;
+  const op = memo(operations, args.document, args.operationName ?? '', (): Operation => ({ executions: 0, compiled: undefined }));
   const variables = args.variableValues ?? {};
   return (rootValue) => {
     if (op.compiled === undefined && ++op.executions >= COMPILE_AFTER) {
@@ -163,6 +146,15 @@ function executorFor(args: ExecutionArgs): (rootValue: unknown) => PromiseOrValu
     }
     return op.compiled ? op.compiled.query(rootValue, args.contextValue, variables) : execute({ ...args, rootValue });
   };
+}
+
+/** The value under (`of`, `key`) in `map`, made by `make` the first time; `make` never returns undefined. */
+function memo<K extends object, V>(map: WeakMap<K, Map<string, V>>, of: K, key: string, make: () => V): V {
+  let byKey = map.get(of);
+  if (!byKey) map.set(of, (byKey = new Map<string, V>()));
+  let value = byKey.get(key);
+  if (value === undefined) byKey.set(key, (value = make()));
+  return value;
 }
 
 function isPromise<T>(value: PromiseOrValue<T>): value is Promise<T> {
