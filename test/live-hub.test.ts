@@ -1,10 +1,11 @@
 /**
- * The live hub's routing, through real Redis pub/sub: a subscriber that named its symbols (or its
- * backtest's job) is offered only those messages, one that named none every message, each the
- * ones it wants exactly once and in order; a closed one is offered nothing more.
+ * The live hub's routing, through real Redis pub/sub: a subscriber that named its symbols, its
+ * tiers (or its backtest's job) is offered only those messages, one that named none every
+ * message, each the ones it wants exactly once and in order; a closed one is offered nothing more.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLiveHub, type LiveHub } from '../src/api/live-hub.js';
+import { createLiveHub, detectionRoutes, type LiveHub } from '../src/api/live-hub.js';
+import { compileFilter, type PatternFilter } from '../src/domain/pattern-filter.js';
 import { createLogger } from '../src/lib/logger.js';
 import { createPubSub, type AlertPubSub } from '../src/pubsub/pubsub.js';
 import { createRedis } from '../src/redis/connections.js';
@@ -55,8 +56,11 @@ describe('LiveHub routing', () => {
     const aapl = subscriber<Detection>((d) => d.symbol === 'AAPL');
     const both = subscriber<Detection>((d) => ['AAPL', 'MSFT'].includes(d.symbol) && d.confidence >= 0.8);
     const every = subscriber<Detection>(() => true);
-    const aaplStream = hub.stream('patternAlert', aapl.accept, undefined, ['AAPL']);
-    const bothStream = hub.stream('patternAlert', both.accept, undefined, new Set(['MSFT', 'AAPL', 'AAPL']));
+    const aaplStream = hub.stream('patternAlert', aapl.accept, undefined, { by: 'symbol', values: ['AAPL'] });
+    const bothStream = hub.stream('patternAlert', both.accept, undefined, {
+      by: 'symbol',
+      values: new Set(['MSFT', 'AAPL', 'AAPL']),
+    });
     const everyStream = hub.stream('patternAlert', every.accept);
     expect(hub.subscriberCount()).toBe(3);
 
@@ -87,6 +91,33 @@ describe('LiveHub routing', () => {
     expect(both.offered.map((d) => d.id)).toEqual([1, 2, 4, 5]);
   });
 
+  it('files a filter by its symbols, else its tiers: offered its tier only, and each detection once', async () => {
+    const { hub, pubsub } = await openHub();
+    // As patternAlert subscribes: the filter's own predicate, filed where detectionRoutes says.
+    const open = (filter: PatternFilter) => {
+      const compiled = compileFilter(filter);
+      const s = subscriber<Detection>((d) => compiled.matches(d));
+      return { ...s, stream: hub.stream('patternAlert', s.accept, undefined, detectionRoutes(compiled)) };
+    };
+    const daily = open({ tiers: ['DAILY'], minConfidence: 0.8 });
+    // Names both: filed under its symbols alone, so an AAPL daily detection is offered once.
+    const aaplDaily = open({ symbols: ['aapl'], tiers: ['DAILY'] });
+
+    const published = [
+      storedDetection(1, { symbol: 'AAPL', tier: 'DAILY', confidence: 0.9 }),
+      storedDetection(2, { symbol: 'AAPL', tier: 'INTRADAY', confidence: 0.9 }),
+      storedDetection(3, { symbol: 'MSFT', tier: 'DAILY', confidence: 0.7 }),
+      storedDetection(4, { symbol: 'MSFT', tier: 'COMBO', confidence: 0.9 }),
+      storedDetection(5, { symbol: 'TSLA', tier: 'DAILY', confidence: 0.85 }),
+    ];
+    for (const d of published) await pubsub.publish('patternAlert', d);
+
+    expect((await drain(daily.stream, 2)).map((d) => d.id)).toEqual([1, 5]);
+    expect((await drain(aaplDaily.stream, 1)).map((d) => d.id)).toEqual([1]);
+    expect(daily.offered.map((d) => d.id)).toEqual([1, 3, 5]);
+    expect(aaplDaily.offered.map((d) => d.id)).toEqual([1, 2]);
+  });
+
   it("offers a backtest's progress only to the subscribers of its job and to those of every job", async () => {
     const { hub, pubsub } = await openHub();
     const progress = (jobId: string, value: number): BacktestProgress => ({
@@ -100,7 +131,7 @@ describe('LiveHub routing', () => {
     });
     const one = subscriber<BacktestProgress>((m) => m.jobId === 'job-1');
     const every = subscriber<BacktestProgress>(() => true);
-    const oneStream = hub.stream('backtestProgress', one.accept, undefined, ['job-1']);
+    const oneStream = hub.stream('backtestProgress', one.accept, undefined, { by: 'jobId', values: ['job-1'] });
     const everyStream = hub.stream('backtestProgress', every.accept);
     for (const [job, value] of [
       ['job-2', 0.1],

@@ -1,3 +1,4 @@
+import type { CompiledFilter } from '../domain/pattern-filter.js';
 import type { AlertPubSub } from '../pubsub/pubsub.js';
 import type { Detection, Topic, TopicValues } from '../schema/topics.js';
 import { createEventStream, type EventStream, type SlowConsumerError } from './event-stream.js';
@@ -5,15 +6,16 @@ import { createEventStream, type EventStream, type SlowConsumerError } from './e
 export interface LiveHub {
   /**
    * Every live message of `topic` that passes `accept`, queued for one subscriber; past the
-   * queue limit the stream fails and `onOverflow` is called. With `routes` (a topic's route
-   * values: a detection's symbol, a backtest's job id; see ROUTED_BY), only messages whose value
-   * is among them are offered to `accept`: the caller must not want any other.
+   * queue limit the stream fails and `onOverflow` is called. With `routes` (values of one of the
+   * topic's route kinds: a detection's symbols or tiers, a backtest's job id; see ROUTED_BY),
+   * only messages whose value of that kind is among them are offered to `accept`: the caller
+   * must not want any other.
    */
   stream<T extends Topic>(
     topic: T,
     accept: (m: TopicValues[T]) => boolean,
     onOverflow?: (error: SlowConsumerError) => void,
-    routes?: Iterable<string> | null,
+    routes?: Routes<T> | null,
   ): EventStream<TopicValues[T]>;
   /**
    * Calls `onValue` with every live message of `topic` (after the duplicate check), for a
@@ -36,42 +38,77 @@ export interface LiveHubOptions {
 const TOPICS: Topic[] = ['patternAlert', 'backtestProgress', 'backtestResult', 'systemHealth', 'watchlistsChanged'];
 
 /**
- * The value a topic's messages are routed by. A subscriber that wants only some values is filed
- * under them and never offered another's message: a thousand subscribers of one symbol each cost
- * a detection one map lookup and the predicates of that symbol's subscribers, not a thousand
- * predicate calls.
+ * The values a topic's messages are routed by, by kind. A subscriber that wants only some values
+ * of one kind is filed under them and never offered another's message: a thousand subscribers of
+ * one symbol (or of one tier) each cost a detection one map lookup per kind and the predicates of
+ * that symbol's (tier's) subscribers, not a thousand predicate calls. A subscriber is filed under
+ * one kind only, so a message reaches it through one route at most: never twice.
  */
-const ROUTED_BY: { [T in Topic]?: (m: TopicValues[T]) => string } = {
-  patternAlert: (d) => d.symbol,
-  backtestProgress: (m) => m.jobId,
-  backtestResult: (m) => m.jobId,
-};
+const ROUTED_BY = {
+  patternAlert: { symbol: (d) => d.symbol, tier: (d) => d.tier },
+  backtestProgress: { jobId: (m) => m.jobId },
+  backtestResult: { jobId: (m) => m.jobId },
+} satisfies { [T in Topic]?: Record<string, (m: TopicValues[T]) => string> };
+
+type RouteKinds = typeof ROUTED_BY;
+/** What a subscriber of `T` is filed under: the values of one of its route kinds. */
+export type Routes<T extends Topic> = T extends keyof RouteKinds
+  ? { by: keyof RouteKinds[T] & string; values: Iterable<string> }
+  : never;
+
+const routeKinds = (topic: Topic): [kind: string, valueOf: (m: unknown) => string][] =>
+  Object.entries((ROUTED_BY as Partial<Record<Topic, Record<string, (m: never) => string>>>)[topic] ?? {}) as [
+    string,
+    (m: unknown) => string,
+  ][];
+
+/**
+ * The routes of a `patternAlert` subscriber with this filter: its symbols if it names any (the
+ * narrower), else its tiers, else none (offered every detection).
+ */
+export function detectionRoutes(filter: CompiledFilter): Routes<'patternAlert'> | null {
+  if (filter.symbols) return { by: 'symbol', values: filter.symbols };
+  if (filter.tiers) return { by: 'tier', values: filter.tiers };
+  return null;
+}
 
 type Listener = { accept: (m: never) => boolean; stream: EventStream<unknown> };
+/** Where a listener is filed: a route kind and its values, deduplicated (none: every message). */
+type Filed = { by: string; values: string[] } | null;
 
-/** One topic's subscribers: all of them, those who want every message, and those filed by route value. */
+/** One topic's subscribers: all of them, those who want every message, and those filed by route. */
 class Listeners {
   readonly all = new Set<Listener>();
   readonly everyone = new Set<Listener>();
-  readonly byRoute = new Map<string, Set<Listener>>();
+  /** Route kind → value → listeners. */
+  readonly byRoute = new Map<string, Map<string, Set<Listener>>>();
 
-  add(listener: Listener, routes: readonly string[]): void {
+  add(listener: Listener, filed: Filed): void {
     this.all.add(listener);
-    if (routes.length === 0) this.everyone.add(listener);
-    for (const route of routes) {
-      let set = this.byRoute.get(route);
-      if (!set) this.byRoute.set(route, (set = new Set()));
+    if (!filed) {
+      this.everyone.add(listener);
+      return;
+    }
+    let byValue = this.byRoute.get(filed.by);
+    if (!byValue) this.byRoute.set(filed.by, (byValue = new Map<string, Set<Listener>>()));
+    for (const value of filed.values) {
+      let set = byValue.get(value);
+      if (!set) byValue.set(value, (set = new Set()));
       set.add(listener);
     }
   }
 
-  remove(listener: Listener, routes: readonly string[]): void {
+  remove(listener: Listener, filed: Filed): void {
     this.all.delete(listener);
-    this.everyone.delete(listener);
-    for (const route of routes) {
-      const set = this.byRoute.get(route);
+    if (!filed) {
+      this.everyone.delete(listener);
+      return;
+    }
+    const byValue = this.byRoute.get(filed.by);
+    for (const value of filed.values) {
+      const set = byValue?.get(value);
       set?.delete(listener);
-      if (set?.size === 0) this.byRoute.delete(route);
+      if (set?.size === 0) byValue!.delete(value);
     }
   }
 }
@@ -104,6 +141,7 @@ export function liveStoredAt(event: unknown): number | undefined {
  */
 export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }: LiveHubOptions): Promise<LiveHub> {
   const listeners = new Map<Topic, Listeners>(TOPICS.map((t) => [t, new Listeners()]));
+  const kinds = new Map(TOPICS.map((t) => [t, routeKinds(t)]));
   const consumers = new Map<Topic, Set<(m: never) => void>>(TOPICS.map((t) => [t, new Set()]));
   const seen = new Set<string>();
 
@@ -113,9 +151,10 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
   const dispatch = (topic: Topic, message: unknown) => {
     const subscribers = listeners.get(topic)!;
     offer(subscribers.everyone, message);
-    const routeOf = ROUTED_BY[topic] as ((m: unknown) => string) | undefined;
-    const routed = routeOf && subscribers.byRoute.get(routeOf(message));
-    if (routed) offer(routed, message);
+    for (const [kind, valueOf] of kinds.get(topic)!) {
+      const routed = subscribers.byRoute.get(kind)?.get(valueOf(message));
+      if (routed) offer(routed, message);
+    }
     for (const consume of consumers.get(topic) ?? []) (consume as (m: unknown) => void)(message);
   };
 
@@ -140,8 +179,11 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
   return {
     stream(topic, accept, onOverflow, routes) {
       const subscribers = listeners.get(topic)!;
-      // Routes only where the topic has a route value: elsewhere they could never be matched.
-      const filed = ROUTED_BY[topic] && routes ? [...new Set(routes)] : [];
+      // Routes only of a kind the topic has: others could never be matched.
+      const filed: Filed =
+        routes && kinds.get(topic)!.some(([kind]) => kind === routes.by)
+          ? { by: routes.by, values: [...new Set(routes.values)] }
+          : null;
       const listener: Listener = {
         accept: accept,
         stream: createEventStream<unknown>({

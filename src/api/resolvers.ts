@@ -25,7 +25,7 @@ import { inboxResolvers } from './inbox.js';
 import type { AlertRouter } from './alert-router.js';
 import { endingLiveOnReturn, type EventStream, type SlowConsumerError } from './event-stream.js';
 import { notificationResolvers, type NotifyContext } from './notifications.js';
-import type { LiveHub } from './live-hub.js';
+import { detectionRoutes, type LiveHub } from './live-hub.js';
 import { readPipelineHealth } from './pipeline-health.js';
 import { DateTime, JSONScalar } from './scalars.js';
 
@@ -83,7 +83,7 @@ async function detectionPage(db: DrizzleDb, args: PageArgs, tier?: Tier) {
  */
 function patternAlerts(ctx: ApiContext, filter: PatternFilter | null, after: number | null): AsyncIterableIterator<Detection> {
   const compiled = compileFilter(filter);
-  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer, compiled.symbols);
+  const live = ctx.hub.stream('patternAlert', (m) => compiled.matches(m), ctx.onSlowConsumer, detectionRoutes(compiled));
   return endingLiveOnReturn(live, replayThenLive(ctx, live, filter, after));
 }
 
@@ -165,7 +165,7 @@ async function* currentThenLiveHealth(ctx: ApiContext, live: EventStream<Publish
 
 const byJobId = (jobId: string | null | undefined) => (m: { jobId: string }) => jobId == null || m.jobId === jobId;
 /** The hub's routes for one job's messages: a subscriber of one job is never offered another's. */
-const jobRoutes = (jobId: string | null | undefined) => (jobId == null ? null : [jobId]);
+const jobRoutes = (jobId: string | null | undefined) => (jobId == null ? null : { by: 'jobId' as const, values: [jobId] });
 
 export const resolvers = {
   DateTime,

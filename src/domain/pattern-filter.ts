@@ -1,4 +1,4 @@
-import { PRIORITIES, type Priority } from '../schema/events.js';
+import { PRIORITIES, type Priority, type Tier } from '../schema/events.js';
 import type { PatternFilter } from '../schema/filter.js';
 import type { Detection } from '../schema/topics.js';
 import { normalizeSymbol } from './symbols.js';
@@ -12,6 +12,8 @@ export interface CompiledFilter {
   readonly filter: PatternFilter;
   /** The symbols it lets through, normalized as detections carry them; null: any symbol. */
   readonly symbols: ReadonlySet<string> | null;
+  /** The tiers it lets through; null: any tier. */
+  readonly tiers: ReadonlySet<Tier> | null;
   matches(d: FilterableDetection): boolean;
 }
 
@@ -37,6 +39,7 @@ export function compileFilter(filter: PatternFilter | null | undefined): Compile
   return {
     filter: f,
     symbols,
+    tiers,
     matches(d) {
       if (symbols && !symbols.has(d.symbol)) return false;
       if (patterns && !patterns.has(d.pattern.toLowerCase())) return false;

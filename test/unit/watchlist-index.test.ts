@@ -185,8 +185,7 @@ function countingIndex() {
   const counting = (f: WatchlistFilter) => {
     const compiled = compileFilter(f);
     return {
-      filter: compiled.filter,
-      symbols: compiled.symbols,
+      ...compiled,
       matches: (d: FilterableDetection) => {
         checked++;
         return compiled.matches(d);
