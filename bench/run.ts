@@ -174,6 +174,7 @@ async function main(options: Options): Promise<number> {
           rate: n['inbox-rate'],
           seconds: n['inbox-seconds'],
           replay: n['inbox-replay'],
+          warmupSeconds: n['warmup-seconds'],
         }),
     };
 

@@ -75,7 +75,8 @@ export function makeSymbols(n: number): string[] {
 export const confidenceOf = (i: number) => 0.5 + ((i * 37) % 50) / 100;
 
 /** What a scenario publishes as event `i`: symbol, pattern, and optionally the tier hint. */
-export type EventOf = (i: number) => readonly [symbol: string, pattern: string, tier?: 'daily' | 'intraday' | 'combo'];
+export type TierHint = 'daily' | 'intraday' | 'combo';
+export type EventOf = (i: number) => readonly [symbol: string, pattern: string, tier?: TierHint];
 
 /** A detection as the detection engine publishes it, stamped with its publish time. */
 export function detectionMessage(
@@ -85,13 +86,14 @@ export function detectionMessage(
   i: number,
   sentAtMs: number,
   tier?: string,
+  confidence = confidenceOf(i),
 ): string {
   return JSON.stringify({
     event_id: eventId,
     symbol,
     pattern,
     ...(tier ? { tier } : {}),
-    confidence: confidenceOf(i),
+    confidence,
     timeframe: '1d',
     timestamp: sentAtMs / 1000,
     source: 'bench',
@@ -120,6 +122,11 @@ export interface SubscriberSpec {
   token?: string;
   /** The event id in a result's data. */
   eventIdOf(data: unknown): string | undefined;
+  /**
+   * Subscribers with the same socket number share one WebSocket, opened with the first one's
+   * credential (default: a socket of its own).
+   */
+  socket?: number;
 }
 
 /**
@@ -156,13 +163,7 @@ export async function openSubscribers(
     }
   };
 
-  const open = async (s: number) => {
-    const filter = filters[s] ?? null;
-    const spec: SubscriberSpec = specOf?.(s) ?? {
-      query: SUBSCRIPTION,
-      variables: filter ? { filter: { symbols: filter } } : {},
-      eventIdOf: (data) => (data as { patternAlert?: { eventId: string } } | null)?.patternAlert?.eventId,
-    };
+  const connect = (spec: SubscriberSpec, s: number): Promise<Client> => {
     let connected!: () => void;
     let failed!: (err: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -195,7 +196,22 @@ export async function openSubscribers(
       },
     });
     clients.push(client);
-    await ready;
+    return ready.then(() => client);
+  };
+  const sockets = new Map<number, Promise<Client>>();
+
+  const open = async (s: number) => {
+    const filter = filters[s] ?? null;
+    const spec: SubscriberSpec = specOf?.(s) ?? {
+      query: SUBSCRIPTION,
+      variables: filter ? { filter: { symbols: filter } } : {},
+      eventIdOf: (data) => (data as { patternAlert?: { eventId: string } } | null)?.patternAlert?.eventId,
+    };
+    // A socket of its own unless the spec names one; -1 - s cannot collide with a named one.
+    const key = spec.socket ?? -1 - s;
+    let socket = sockets.get(key);
+    if (!socket) sockets.set(key, (socket = connect(spec, s)));
+    const client = await socket;
     unsubscribes.push(
       client.subscribe(
         { query: spec.query, variables: spec.variables ?? {} },
@@ -464,13 +480,13 @@ export class Publisher {
   }
 
   /**
-   * Unmeasured load before the measurement (JIT, pools, caches): `seconds` at `rate`, warm-up
-   * ids continuing from `firstId`, over `symbols`. Returns the next free warm-up id.
+   * Unmeasured load before the measurement (JIT, pools, caches): `seconds` at `rate` of
+   * `event(j)`, warm-up ids continuing from `firstId`. Returns the next free warm-up id.
    */
   async warmLoad(
     channel: string,
     rec: DeliveryRecorder,
-    symbols: string[],
+    event: EventOf,
     rate: number,
     seconds: number,
     firstId: number,
@@ -479,19 +495,35 @@ export class Publisher {
     const t0 = performance.now();
     for (let j = 0; j < n; j++) {
       const k = firstId + j;
-      void this.redis.publish(channel, detectionMessage(rec.warmId(k), symbols[j % symbols.length]!, 'Warmup', k, wallNow()));
+      const [symbol, pattern, tier] = event(j);
+      void this.redis.publish(channel, detectionMessage(rec.warmId(k), symbol, pattern, k, wallNow(), tier));
       const next = t0 + ((j + 1) * 1000) / rate;
       if (next > performance.now() + 1) await sleep(next - performance.now());
     }
     return firstId + n;
   }
 
-  /** Warm-up events, one per symbol, ids `<tag>-w<k>`. */
-  async warmUp(channel: string, rec: DeliveryRecorder, symbols: string[], round: number): Promise<void> {
+  /**
+   * Warm-up events, one per symbol, ids `<tag>-w<k>`; with `tiers`, one per symbol and tier, at
+   * confidence 0.99 (CRITICAL), so that subscribers filtering on a tier and a high priority get one.
+   */
+  async warmUp(
+    channel: string,
+    rec: DeliveryRecorder,
+    symbols: string[],
+    round: number,
+    tiers?: readonly TierHint[],
+  ): Promise<void> {
     const pipeline = this.redis.pipeline();
-    symbols.forEach((symbol, j) => {
-      const k = 1_000_000 + round * symbols.length + j;
-      pipeline.publish(channel, detectionMessage(rec.warmId(k), symbol, 'Warmup', k, wallNow()));
+    const events = symbols.flatMap((symbol) =>
+      (tiers ?? [undefined]).map((tier): readonly [string, TierHint | undefined] => [symbol, tier]),
+    );
+    events.forEach(([symbol, tier], j) => {
+      const k = 1_000_000 + round * events.length + j;
+      const message = tier
+        ? detectionMessage(rec.warmId(k), symbol, 'Warmup', k, wallNow(), tier, 0.99)
+        : detectionMessage(rec.warmId(k), symbol, 'Warmup', k, wallNow());
+      pipeline.publish(channel, message);
     });
     await pipeline.exec();
   }

@@ -18,7 +18,11 @@ export const NUMBER_FLAGS = {
     quick: 1,
     help: 'API processes of Patternwire (as Procfile web=N); delivery scenarios spread their subscribers over them in turn',
   },
-  'warmup-seconds': { full: 2, quick: 0.5, help: 'fan-out, filtered: unmeasured load at the scenario rate before each run' },
+  'warmup-seconds': {
+    full: 2,
+    quick: 0.5,
+    help: 'fan-out, filtered, inbox: unmeasured load at the scenario rate before each run',
+  },
   'fanout-subscribers': { full: 50, quick: 20, help: 'fan-out: subscribers, no filter' },
   'fanout-rate': { full: 200, quick: 100, help: 'fan-out: events per second' },
   'fanout-seconds': { full: 10, quick: 2, help: 'fan-out: seconds of publishing' },

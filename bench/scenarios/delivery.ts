@@ -4,7 +4,15 @@
  * publishes, then waits until everything expected has arrived (and, for Patternwire, is stored)
  * or nothing has moved for a while. Patternwire and the baseline alternate, run by run.
  */
-import { DeliveryRecorder, makeSymbols, openSubscribers, PATTERNS, type EventOf, type SubscriberSpec } from '../lib/load.js';
+import {
+  DeliveryRecorder,
+  makeSymbols,
+  openSubscribers,
+  PATTERNS,
+  type EventOf,
+  type SubscriberSpec,
+  type TierHint,
+} from '../lib/load.js';
 import { cpuSeconds } from '../lib/processes.js';
 import { loadavg } from 'node:os';
 import { distribution, round, Samples, sleep, wallNow, type Distribution } from '../lib/util.js';
@@ -27,10 +35,14 @@ export interface DeliveryPlan {
   subscriberSpec?: (s: number) => SubscriberSpec;
   /** Whether subscriber `s` should receive event `i`. */
   matches: (s: number, i: number) => boolean;
-  /** One warm-up event per symbol here reaches every subscriber. */
+  /** One warm-up event per symbol here (and tier, with `warmTiers`) reaches every subscriber. */
   warmSymbols: string[];
-  /** Unmeasured load at the scenario's rate before measuring (fixed-rate scenarios). */
-  warmLoad?: { rate: number; seconds: number };
+  warmTiers?: readonly TierHint[];
+  /**
+   * Unmeasured load at the scenario's rate before measuring (fixed-rate scenarios): the warm-up
+   * symbols in turn, or with `asLoad` the measured events' mix (`eventOf`) under warm-up ids.
+   */
+  warmLoad?: { rate: number; seconds: number; asLoad?: boolean };
   load: Load;
   /** After publishing: give up once nothing has moved for this long … */
   settleMs: number;
@@ -127,12 +139,14 @@ export async function runDelivery(ctx: BenchContext, target: Target, plan: Deliv
           `${target.system}: only ${rec.warmedCount} of ${plan.subscribers} subscribers got a warm-up event within 60 s (${subs.errors.join('; ')})`,
         );
       }
-      await publisher.warmUp(target.channel, rec, plan.warmSymbols, roundNo);
+      await publisher.warmUp(target.channel, rec, plan.warmSymbols, roundNo, plan.warmTiers);
       const until = Date.now() + 1_000;
       while (rec.warmedCount < plan.subscribers && Date.now() < until) await sleep(20);
     }
     if (plan.warmLoad && plan.warmLoad.seconds > 0) {
-      await publisher.warmLoad(target.channel, rec, plan.warmSymbols, plan.warmLoad.rate, plan.warmLoad.seconds, 0);
+      const { rate, seconds, asLoad } = plan.warmLoad;
+      const warmEvent: EventOf = asLoad ? plan.eventOf : (j) => [plan.warmSymbols[j % plan.warmSymbols.length]!, 'Warmup'];
+      await publisher.warmLoad(target.channel, rec, warmEvent, rate, seconds, 0);
     }
     if (pw) await pw.drain(15_000);
     await sleep(300);

@@ -2,10 +2,14 @@
  * The inbox scenario (issue 11): `users` users, each with 10 watchlists (5 symbol lists, 5
  * tier/priority-only lists) and one `myAlerts` subscription, plus the heaviest user the limits
  * allow (50 watchlists of 500 symbols), at `rate` detections a second. Next to it, in the same
- * run, the plain `patternAlert` fan-out on the same Patternwire with as many unfiltered
- * subscribers as myAlerts makes deliveries per detection, so both deliver the same frames a
- * second: what is left between them is the cost of matching watchlists and of executing each
- * user's alert apart. In this scenario's rows the "baseline" column is that plain fan-out.
+ * run, the plain `patternAlert` fan-out on the same Patternwire, twice:
+ * - the mirror (the "baseline" column, the target's): the same users on as many sockets, each
+ *   subscribed to plain `patternAlert` with filters that let through exactly the detections
+ *   their watchlists match (one for the symbol lists, one for the tier lists), so the same
+ *   alerts reach the same sockets in the same bursts. What is left between the two is what
+ *   `myAlerts` itself costs: matching watchlists through the index and a per-user execution.
+ * - unfiltered: as many unfiltered subscribers as myAlerts makes deliveries per detection, the
+ *   same frames a second spread evenly over a few sockets instead of bursts to a thousand.
  * Then the replay: a user who missed 1,000 alerts subscribes; the time until all 1,000 are in.
  */
 import { createClient } from 'graphql-ws';
@@ -18,7 +22,8 @@ import { WatchlistIndex, type SavedWatchlist } from '../../src/domain/watchlist-
 import { sql, inArray } from 'drizzle-orm';
 import { patternDetections, users, watchlists, type WatchlistFilter } from '../../src/schema/db.js';
 import { TIERS } from '../../src/schema/events.js';
-import { confidenceOf, makeSymbols, PATTERNS, type EventOf } from '../lib/load.js';
+import { compileFilter, type FilterableDetection, type PatternFilter } from '../../src/domain/pattern-filter.js';
+import { confidenceOf, makeSymbols, PATTERNS, SUBSCRIPTION, type EventOf } from '../lib/load.js';
 import { round, sleep } from '../lib/util.js';
 import { aggregateRuns, rowsFor } from './aggregate.js';
 import { flatten, LOSS, runDelivery, type DeliveryPlan, type DeliveryRun } from './delivery.js';
@@ -29,6 +34,7 @@ export interface InboxOptions {
   rate: number;
   seconds: number;
   replay: number;
+  warmupSeconds: number;
 }
 
 const WARM = 'ZWARM';
@@ -39,6 +45,7 @@ const none: WatchlistFilter = { symbols: null, patterns: null, tiers: null, minC
 const ALERT_QUERY = 'subscription Inbox { myAlerts { detection { eventId } watchlists { id name } replayed } }';
 const eventIdOf = (data: unknown) =>
   (data as { myAlerts?: { detection: { eventId: string } } } | null)?.myAlerts?.detection.eventId;
+const plainEventIdOf = (data: unknown) => (data as { patternAlert?: { eventId: string } } | null)?.patternAlert?.eventId;
 
 /**
  * User `u`'s ten watchlists: five of three symbols (the first also the warm-up symbol), five of
@@ -67,6 +74,27 @@ function heaviestWatchlists(symbols: string[]): WatchlistFilter[] {
       ...Array.from({ length: w === 0 ? 499 : 500 }, (_, j) => symbols[(w * 500 + j) % symbols.length]!),
     ],
   }));
+}
+
+/**
+ * Plain `patternAlert` filters that let through exactly what `lists` match: the symbol lists as
+ * one, the tier lists (the same tiers and priority, confidences apart) as another at their lowest
+ * confidence. Only the two shapes this scenario makes; `inbox` checks the result event by event.
+ */
+function mirrorFilters(lists: readonly WatchlistFilter[]): PatternFilter[] {
+  const symbolLists = lists.filter((l) => l.symbols);
+  const tierLists = lists.filter((l) => !l.symbols);
+  const out: PatternFilter[] = [];
+  if (symbolLists.length) out.push({ symbols: [...new Set(symbolLists.flatMap((l) => l.symbols!))] });
+  if (tierLists.length) {
+    const [first] = tierLists;
+    out.push({
+      tiers: first!.tiers,
+      minPriority: first!.minPriority,
+      minConfidence: Math.min(...tierLists.map((l) => l.minConfidence ?? 0)),
+    });
+  }
+  return out;
 }
 
 export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<ScenarioReport> {
@@ -102,25 +130,48 @@ export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<Scenari
   const index = new WatchlistIndex<number, SavedWatchlist>();
   lists.forEach((l, u) => index.set(u, l));
   const events = Math.round(o.rate * o.seconds);
-  const recipients: Set<number>[] = Array.from({ length: events }, (_, i) => {
+  const detectionOf = (i: number): FilterableDetection => {
     const [symbol, pattern] = eventOf(i);
     const confidence = confidenceOf(i);
-    const tier = TIERS[i % 3]!;
-    return new Set(
-      index
-        .match({ symbol, pattern, tier, confidence, priority: priorityFor(confidence), detectedAt: new Date() })
-        .map(([owner]) => owner),
-    );
-  });
+    return { symbol, pattern, tier: TIERS[i % 3]!, confidence, priority: priorityFor(confidence), detectedAt: new Date() };
+  };
+  const recipients: Set<number>[] = Array.from(
+    { length: events },
+    (_, i) => new Set(index.match(detectionOf(i)).map(([owner]) => owner)),
+  );
   const perEvent = recipients.reduce((n, r) => n + r.size, 0) / events;
+
+  // The mirror: each user's socket with plain patternAlert subscriptions whose filters let
+  // through what their watchlists match. The heaviest user's 25,000 symbols cover every symbol
+  // published, so theirs is unfiltered.
+  const mirror = lists.flatMap((l, u) =>
+    (u === o.users ? [null] : mirrorFilters(l.map((w) => w.filter))).map((filter) => ({ user: u, filter })),
+  );
+  const mirrorCompiled = mirror.map((m) => compileFilter(m.filter));
+  const mirrorRecipients: Set<number>[] = Array.from({ length: events }, (_, i) => {
+    const d = detectionOf(i);
+    return new Set(mirrorCompiled.flatMap((c, m) => (c.matches(d) ? [m] : [])));
+  });
+  // A check of this scenario, not of Patternwire: the mirror must reach the same users.
+  let overlaps = 0;
+  mirrorRecipients.forEach((subs, i) => {
+    const reached = new Set([...subs].map((m) => mirror[m]!.user));
+    if (reached.size !== recipients[i]!.size || [...reached].some((u) => !recipients[i]!.has(u))) {
+      throw new Error(`inbox: the mirror's filters reach other users than the watchlists for event ${i}`);
+    }
+    overlaps += subs.size - reached.size;
+  });
   const plainSubscribers = Math.max(1, Math.round(perEvent));
   ctx.log(
-    `  inbox: ${round(perEvent, 1)} myAlerts deliveries per detection expected; the plain fan-out gets ${plainSubscribers} unfiltered subscribers`,
+    `  inbox: ${round(perEvent, 1)} myAlerts deliveries per detection expected; the mirror ${mirror.length} subscriptions ` +
+      `(${overlaps} more deliveries in all, where both of a user's filters match); the unfiltered fan-out ${plainSubscribers} subscribers`,
   );
 
-  // No unmeasured load at the scenario's rate: it would have to be the warm-up symbol, which
-  // every user watches, so 500/s of it would be 500,000 frames a second. Both plans skip it.
+  // Before each plan's measurement, the same mix at the same rate under warm-up ids: every plan
+  // starts with its own paths compiled and its sockets' buffers grown, not only the one that
+  // happens to run second.
   const common = {
+    warmLoad: { rate: o.rate, seconds: o.warmupSeconds, asLoad: true },
     load: { kind: 'fixed' as const, rate: o.rate, events },
     settleMs: 3_000,
     maxWaitMs: 30_000,
@@ -144,31 +195,29 @@ export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<Scenari
     warmSymbols: [symbols[0]!],
     ...common,
   };
-
-  // Not the target's baseline, a diagnosis: plain patternAlert to as many sockets as myAlerts
-  // (one per user), each filtered to symbols that give it the same deliveries on average. What
-  // myAlerts costs beyond this is its own (matching, a per-user execution); the rest is the
-  // price of 1,001 sockets instead of 28.
-  const perSubscriber = Math.max(1, Math.round((perEvent * symbols.length) / (o.users + 1)));
-  const spreadOf = (s: number) =>
-    Array.from({ length: perSubscriber }, (_, j) => symbols[(s * perSubscriber + j) % symbols.length]!);
-  const spread = Array.from({ length: o.users + 1 }, (_, s) => new Set(spreadOf(s)));
-  const spreadPlan: DeliveryPlan = {
-    scenario: 'inbox-spread',
-    subscribers: o.users + 1,
-    filterOf: (s) => [WARM, ...spreadOf(s)],
-    matches: (s, i) => spread[s]!.has(eventOf(i)[0]),
+  // Every subscription gets a warm-up: the symbol filters through WARM (their first list has
+  // it), the tier filters through a CRITICAL one of their tier.
+  const mirrorPlan: DeliveryPlan = {
+    scenario: 'inbox-mirror',
+    subscribers: mirror.length,
+    filterOf: () => null,
+    subscriberSpec: (m) => {
+      const { user, filter } = mirror[m]!;
+      return { query: SUBSCRIPTION, variables: { filter }, token: tokens[user]!, eventIdOf: plainEventIdOf, socket: user };
+    },
+    matches: (m, i) => mirrorRecipients[i]?.has(m) ?? false,
     warmSymbols: [WARM],
+    warmTiers: TIER_HINTS,
     ...common,
   };
 
   const mine: DeliveryRun[] = [];
+  const mirrored: DeliveryRun[] = [];
   const plain: DeliveryRun[] = [];
-  const spreadRuns: DeliveryRun[] = [];
   const replayMs: number[] = [];
   const target = ctx.targets.patternwire;
   for (let run = 1; run <= ctx.runs; run++) {
-    const order = run % 2 ? (['myAlerts', 'plain', 'spread'] as const) : (['spread', 'plain', 'myAlerts'] as const);
+    const order = run % 2 ? (['myAlerts', 'mirror', 'plain'] as const) : (['plain', 'mirror', 'myAlerts'] as const);
     for (const kind of order) {
       // Every run measures live alerts: what earlier runs delivered counts as read, so no
       // subscription opens with a replay of them (141,000 frames, and a heap grown by them).
@@ -178,8 +227,8 @@ export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<Scenari
           .set({ lastAcknowledgedId: sql`(select coalesce(max(${patternDetections.id}), 0) from ${patternDetections})` })
           .where(inArray(users.id, userIds));
       }
-      const r = await runDelivery(ctx, target, { myAlerts: myAlertsPlan, plain: plainPlan, spread: spreadPlan }[kind], run);
-      ({ myAlerts: mine, plain, spread: spreadRuns })[kind].push(r);
+      const r = await runDelivery(ctx, target, { myAlerts: myAlertsPlan, mirror: mirrorPlan, plain: plainPlan }[kind], run);
+      ({ myAlerts: mine, mirror: mirrored, plain })[kind].push(r);
       ctx.log(
         `  inbox run ${run} ${kind.padEnd(8)} ${r.subscribers} subscribers, delivered ${r.delivered}/${r.expected}, lost ${r.lost}, dup ${r.duplicated}, ` +
           `unexpected ${r.unexpected}, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, CPU ${r.cpuTotal} s` +
@@ -201,7 +250,7 @@ export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<Scenari
     (pw: number | null, base: number | null): boolean =>
       pw !== null && base !== null && pw <= max * base;
   const defs: MetricDef[] = [
-    { key: 'subscribers', label: 'subscribers (myAlerts: users; plain: as many as deliveries per detection)', unit: '' },
+    { key: 'subscribers', label: 'subscriptions (myAlerts: one per user; the mirror: one or two per user)', unit: '' },
     { key: 'expected', label: 'deliveries expected', unit: '' },
     { key: 'delivered', label: 'delivered', unit: '' },
     ...LOSS.filter((d) => d.key !== 'notStored'),
@@ -211,14 +260,14 @@ export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<Scenari
     { key: 'max', label: 'latency max', unit: 'ms' },
     { key: 'cpuMsPerDetection', label: 'CPU of the system per detection published', unit: 'ms' },
   ];
-  const aggregated = aggregateRuns(defs, { patternwire: mine.map(toRow), baseline: plain.map(toRow) });
-  const spreadDefs: MetricDef[] = (['p50', 'p99', 'cpuMsPerDetection'] as const).map((key) => ({
+  const aggregated = aggregateRuns(defs, { patternwire: mine.map(toRow), baseline: mirrored.map(toRow) });
+  const plainDefs: MetricDef[] = (['p50', 'p99', 'cpuMsPerDetection'] as const).map((key) => ({
     key,
-    label: `plain patternAlert to ${o.users + 1} sockets, each filtered to ${perSubscriber} symbols (the same deliveries): ${defs.find((d) => d.key === key)!.label}`,
+    label: `plain patternAlert to ${plainSubscribers} unfiltered sockets (the same frames a second, no bursts): ${defs.find((d) => d.key === key)!.label}`,
     unit: defs.find((d) => d.key === key)!.unit,
     pwOnly: true,
   }));
-  const spreadAgg = aggregateRuns(spreadDefs, { patternwire: spreadRuns.map(toRow), baseline: [] });
+  const plainAgg = aggregateRuns(plainDefs, { patternwire: plain.map(toRow), baseline: [] });
   const replayDefs: MetricDef[] = [
     {
       key: 'replayMs',
@@ -233,20 +282,27 @@ export async function inbox(ctx: BenchContext, o: InboxOptions): Promise<Scenari
   });
   return {
     scenario: 'inbox',
-    params: { ...o, deliveriesPerDetection: round(perEvent, 2), plainSubscribers },
-    runs: [...mine, ...plain, ...spreadRuns].map((r) => ({ ...r, sortedLatencies: undefined })) as unknown as Record<
+    params: {
+      ...o,
+      deliveriesPerDetection: round(perEvent, 2),
+      mirrorSubscriptions: mirror.length,
+      mirrorOverlaps: overlaps,
+      plainSubscribers,
+    },
+    runs: [...mine, ...mirrored, ...plain].map((r) => ({ ...r, sortedLatencies: undefined })) as unknown as Record<
       string,
       unknown
     >[],
     aggregated,
     rows: [
       ...rowsFor('inbox', defs, aggregated, ctx.runs),
-      ...rowsFor('inbox', spreadDefs, spreadAgg, ctx.runs),
+      ...rowsFor('inbox', plainDefs, plainAgg, ctx.runs),
       ...rowsFor('inbox', replayDefs, replayAgg, ctx.runs),
     ],
     notes: [
       `myAlerts: ${o.users} users with 10 watchlists each (5 of 3 symbols, 5 of one tier at HIGH and confidence ≥ 0.97–0.99) and one user with 50 × 500 symbols, one subscription each`,
-      `baseline column: Patternwire's plain patternAlert fan-out in the same run, ${plainSubscribers} unfiltered subscribers (the same deliveries per detection)`,
+      `baseline column: Patternwire's plain patternAlert fan-out in the same run to the same users, ${mirror.length} subscriptions filtered to what their watchlists match (the same alerts in the same bursts, ${overlaps} deliveries more where both of a user's filters match)`,
+      `unfiltered rows: plain patternAlert to ${plainSubscribers} unfiltered subscribers, as many as deliveries per detection`,
       `${o.rate} detections/s for ${o.seconds} s; symbols round-robin over 2,000, tiers in turn, confidence 0.50–0.99`,
       `${ctx.pw.wsUrls.length} API process(es) (--apis); subscribers connect to them in turn`,
     ],
