@@ -62,7 +62,10 @@ describe('LiveHub routing', () => {
       values: new Set(['MSFT', 'AAPL', 'AAPL']),
     });
     const everyStream = hub.stream('patternAlert', every.accept);
-    expect(hub.subscriberCount()).toBe(3);
+    // No values, like a filter's empty list: any symbol.
+    const none = subscriber<Detection>(() => true);
+    hub.stream('patternAlert', none.accept, undefined, { by: 'symbol', values: [] });
+    expect(hub.subscriberCount()).toBe(4);
 
     const published = [
       storedDetection(1, { symbol: 'AAPL', confidence: 0.9 }),
@@ -74,6 +77,8 @@ describe('LiveHub routing', () => {
     for (const d of published) await pubsub.publish('patternAlert', d);
 
     expect((await drain(everyStream, 5)).map((d) => d.id)).toEqual([1, 2, 3, 4, 5]);
+    // A message is offered to every listener in one go: the unfiltered one has all five, so has this.
+    expect(none.offered.map((d) => d.id)).toEqual([1, 2, 3, 4, 5]);
     expect((await drain(aaplStream, 2)).map((d) => d.id)).toEqual([1, 5]);
     expect((await drain(bothStream, 2)).map((d) => d.id)).toEqual([1, 4]);
     // Offered: never another symbol's detection, and each of its own once.
@@ -83,7 +88,7 @@ describe('LiveHub routing', () => {
 
     // Closed: offered nothing more, under any of its routes.
     await bothStream.return?.();
-    expect(hub.subscriberCount()).toBe(2);
+    expect(hub.subscriberCount()).toBe(3);
     await pubsub.publish('patternAlert', storedDetection(6, { symbol: 'MSFT', confidence: 0.9 }));
     await pubsub.publish('patternAlert', storedDetection(7, { symbol: 'AAPL', confidence: 0.9 }));
     expect((await drain(aaplStream, 1)).map((d) => d.id)).toEqual([7]);

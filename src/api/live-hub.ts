@@ -179,11 +179,10 @@ export async function createLiveHub({ pubsub, queueLimit, dedupWindow = 50_000 }
   return {
     stream(topic, accept, onOverflow, routes) {
       const subscribers = listeners.get(topic)!;
-      // Routes only of a kind the topic has: others could never be matched.
-      const filed: Filed =
-        routes && kinds.get(topic)!.some(([kind]) => kind === routes.by)
-          ? { by: routes.by, values: [...new Set(routes.values)] }
-          : null;
+      // Routes only of a kind the topic has (others could never be matched), and not none: like
+      // a filter's empty list, no values means any.
+      const values = routes && kinds.get(topic)!.some(([kind]) => kind === routes.by) ? [...new Set(routes.values)] : [];
+      const filed: Filed = routes && values.length > 0 ? { by: routes.by, values } : null;
       const listener: Listener = {
         accept: accept,
         stream: createEventStream<unknown>({
